@@ -1,0 +1,75 @@
+"""Histogram rules shared by equalisation and CLAHE on every backend.
+
+Bins
+    Integer images get one bin per integer value between the slice's minimum
+    and maximum (full 12/16-bit resolution, no 8-bit squeeze) unless ``nbins``
+    asks for fewer: value ``v`` falls in bin ``(v - lo) * nbins // (hi - lo + 1)``.
+    Float images use ``nbins`` equal bins over ``[lo, hi]``:
+    ``min(int((v - lo) * (nbins / (hi - lo))), nbins - 1)`` in float32.
+Outputs
+    float32 in [0, 1] by default; uint8 / uint16 on request, quantised the way
+    OpenCV quantises its look-up tables (``rint(count * (maxval / total))`` in
+    float32), so 8-bit results reproduce ``cv2.equalizeHist`` / ``cv2.createCLAHE``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidArgumentError
+from .validation import as_pair, check_int, check_real
+
+#: Default bin count for float images.
+DEFAULT_FLOAT_BINS = 256
+#: Output dtypes of the equalisation family.
+EQUALIZE_OUTPUT_DTYPES = (np.float32, np.uint8, np.uint16)
+
+
+def resolve_nbins(nbins, dtype) -> int:
+    """0 means one bin per integer value; floats default to 256 bins."""
+    if nbins is None:
+        return 0 if np.dtype(dtype).kind in "iu" else DEFAULT_FLOAT_BINS
+    return check_int(nbins, "nbins", low=2, high=1 << 16)
+
+
+def output_maxval(out_dtype) -> float:
+    """Top of the output scale: 1.0 for float32, else the integer maximum."""
+    out_dtype = np.dtype(out_dtype)
+    return 1.0 if out_dtype.kind == "f" else float(np.iinfo(out_dtype).max)
+
+
+def resolve_clahe(clip_limit, tiles, value_range):
+    """Validate CLAHE parameters: clip limit (0 = no clipping), tile grid, range."""
+    clip_limit = check_real(clip_limit, "clip_limit", low=0.0)
+    ty, tx = as_pair(tiles, "tiles")
+    ty = check_int(ty, "tiles", low=1, high=256)
+    tx = check_int(tx, "tiles", low=1, high=256)
+    if value_range is not None:
+        lo, hi = as_pair(value_range, "value_range")
+        lo = check_real(lo, "value_range")
+        hi = check_real(hi, "value_range")
+        if hi <= lo:
+            raise InvalidArgumentError(f"value_range: expected (low, high) with low < high, got {value_range!r}")
+        value_range = (lo, hi)
+    return clip_limit, (ty, tx), value_range
+
+
+def clahe_clip_count(clip_limit: float, tile_pixels: int, nbins: int) -> int:
+    """Per-bin count limit, OpenCV's rule: ``max(int(clip * pixels / nbins), 1)``; 0 = off."""
+    if clip_limit <= 0:
+        return 0
+    return max(int(clip_limit * tile_pixels / nbins), 1)
+
+
+def clahe_tile_geometry(h: int, w: int, tiles: tuple[int, int]):
+    """Tile size and padded extent, as OpenCV computes them.
+
+    When either side is not a multiple of the grid, OpenCV pads the bottom by
+    ``ty - h % ty`` and the right by ``tx - w % tx`` rows/columns (mirror /
+    BORDER_REFLECT_101); histograms see the padded image.
+    """
+    ty, tx = tiles
+    if h % ty == 0 and w % tx == 0:
+        return (h // ty, w // tx), (h, w)
+    ph, pw = h + ty - h % ty, w + tx - w % tx
+    return (ph // ty, pw // tx), (ph, pw)

@@ -1,0 +1,39 @@
+"""Backend ``"cpu"``: Numba kernels.
+
+This is the only package that imports numba. Each module is the twin of the
+module of the same name in :mod:`fastct.gpu` and exposes functions of the same
+names, called by :mod:`fastct.ops` with a validated C-contiguous ``(N, H, W)``
+batch, a preallocated ``out`` and already-resolved parameters.
+"""
+
+from ._jit import configure_cache as _configure_cache
+
+_configure_cache()
+
+from . import filters, frequency, histogram, intensity, morphology  # noqa: E402
+
+__all__ = ["filters", "frequency", "histogram", "intensity", "morphology", "runtime_info"]
+
+
+def runtime_info() -> dict:
+    """Versions, thread count and cache folder of the CPU backend."""
+    import numba
+
+    return {
+        "numba": numba.__version__,
+        "threads": numba.get_num_threads(),
+        "threading_layer": _threading_layer(),
+        "cache_dir": _jit.cache_dir(),
+    }
+
+
+def _threading_layer() -> str:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return f"not started yet (configured: {numba.config.THREADING_LAYER})"
+
+
+from . import _jit  # noqa: E402

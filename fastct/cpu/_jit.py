@@ -1,0 +1,161 @@
+"""Numba set-up shared by the CPU kernels: cache location and JIT decorators.
+
+Kernels are compiled lazily on first call (never at import) and cached on
+disk. The cache lives in ``__pycache__`` beside these files; when that folder
+is read-only (a system-wide install), ``NUMBA_CACHE_DIR`` is pointed at a
+per-user cache folder before numba is imported, so the cache still works.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _is_writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".fastct-write-test-"):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def user_cache_dir() -> Path:
+    """Per-user cache folder: ``$XDG_CACHE_HOME/fastct/numba`` or ``~/.cache/fastct/numba``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fastct" / "numba"
+
+
+def choose_cache_dir(package_dir: Path = _PACKAGE_DIR, writable=_is_writable) -> str | None:
+    """The cache folder to force, or None to keep numba's default (beside the sources).
+
+    An explicit ``NUMBA_CACHE_DIR`` always wins.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    if writable(package_dir / "__pycache__"):
+        return None
+    return str(user_cache_dir())
+
+
+def configure_cache() -> None:
+    """Point numba's cache at a writable folder (call before numba is imported)."""
+    forced = choose_cache_dir()
+    if forced is None:
+        return
+    os.environ["NUMBA_CACHE_DIR"] = forced
+    import sys
+
+    if "numba" in sys.modules:  # imported earlier by the application: set it live too
+        from numba.core import config
+
+        config.CACHE_DIR = forced
+
+
+def cache_dir() -> str:
+    """Where compiled kernels are cached."""
+    return os.environ.get("NUMBA_CACHE_DIR") or str(_PACKAGE_DIR / "__pycache__")
+
+
+configure_cache()
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba.core import types  # noqa: E402
+from numba.extending import overload  # noqa: E402
+
+#: Serial kernel: cached, releases the GIL (usable from Dask/thread pools).
+jit = numba.njit(cache=True, nogil=True)
+#: Parallel kernel: ``prange`` loops spread over numba's thread pool.
+pjit = numba.njit(cache=True, nogil=True, parallel=True)
+prange = numba.prange
+
+
+def finish(acc, shift, lo, hi):  # pragma: no cover - replaced by the overload inside kernels
+    """Turn an accumulator into an output value (see the overload below)."""
+    raise NotImplementedError
+
+
+@overload(finish, jit_options={"cache": True})
+def _finish_overload(acc, shift, lo, hi):
+    # Integer accumulators hold fixed-point sums: round half up (floor of
+    # acc + 1/2, an arithmetic shift) and saturate to the output range.
+    # Float accumulators pass through unchanged.
+    if isinstance(acc, types.Integer):
+
+        def impl(acc, shift, lo, hi):
+            v = (acc + (1 << (shift - 1))) >> shift if shift > 0 else acc
+            return min(max(v, lo), hi)
+
+        return impl
+
+    def impl(acc, shift, lo, hi):
+        return acc
+
+    return impl
+
+
+def add_scaled(x, d, amount, lo, hi):  # pragma: no cover - replaced by the overload
+    """``x + amount * d`` with integer rounding rules (see the overload below)."""
+    raise NotImplementedError
+
+
+@overload(add_scaled, jit_options={"cache": True})
+def _add_scaled_overload(x, d, amount, lo, hi):
+    # Integers: x + rint(float32(amount) * float32(d)), saturated. One rounded
+    # float32 product is reproducible on every IEEE machine (GPU included).
+    if isinstance(x, types.Integer):
+
+        def impl(x, d, amount, lo, hi):
+            step = np.rint(np.float32(amount) * np.float32(d))
+            v = np.int64(x) + np.int64(step)
+            return min(max(v, lo), hi)
+
+        return impl
+
+    def impl(x, d, amount, lo, hi):
+        return np.float32(x) + np.float32(amount) * np.float32(d)
+
+    return impl
+
+
+def widen(v):  # pragma: no cover - replaced by the overload inside kernels
+    """int64 for integers, float32 for floats: the arithmetic type of a pixel."""
+    raise NotImplementedError
+
+
+@overload(widen, jit_options={"cache": True})
+def _widen_overload(v):
+    if isinstance(v, types.Integer):
+        return lambda v: np.int64(v)
+    return lambda v: np.float32(v)
+
+
+@jit
+def fill_line(src, n, sy, cols_map, before, cval, line):
+    """Copy source row ``sy`` of slice ``n`` into ``line`` with its border extension.
+
+    ``line[before + x]`` receives column ``x``; ``cols_map`` gives the source
+    column of every position of ``line`` (-1 = constant). A row index
+    ``sy < 0`` is a row fully outside the slice (constant mode).
+    """
+    width = src.shape[2]
+    if sy < 0:
+        for j in range(line.shape[0]):
+            line[j] = cval
+        return
+    row = src[n, sy]
+    for j in range(before):
+        s = cols_map[j]
+        line[j] = row[s] if s >= 0 else cval
+    for x in range(width):
+        line[before + x] = row[x]
+    for j in range(before + width, line.shape[0]):
+        s = cols_map[j]
+        line[j] = row[s] if s >= 0 else cval
+

@@ -1,0 +1,141 @@
+"""Linear filters: Gaussian blur, unsharp mask, Laplacian sharpening (CPU twin of ``gpu/filters.py``).
+
+The Gaussian is separable and runs per band of rows: the row pass fills a
+band buffer (with the halo rows the column pass needs), the column pass
+writes the output. Integer images use fixed-point taps and int64
+accumulators (see :mod:`fastct._shared.gaussian`), float images float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared.borders import border_index_map
+from .._shared.gaussian import TAP_BITS, taps_for_dtype
+from .._shared.validation import integer_limits
+from ._jit import add_scaled, fill_line, finish, pjit, prange, widen
+
+#: Rows per work item; patchable in tests to make small images cross bands.
+BAND_ROWS = 32
+
+
+def _limits(dtype):
+    """Saturation bounds and fixed-point shift for writing ``dtype``."""
+    if np.dtype(dtype).kind == "f":
+        return 0, -1, 1  # unused by float accumulators
+    lo, hi = integer_limits(dtype)
+    return 2 * TAP_BITS, lo, hi
+
+
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
+    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns)."""
+    ty = taps_for_dtype(taps_y, out.dtype)
+    tx = taps_for_dtype(taps_x, out.dtype)
+    shift, lo, hi = _limits(out.dtype)
+    n, h, w = batch.shape
+    rows_map = border_index_map(h, len(ty) // 2, len(ty) // 2, mode)
+    cols_map = border_index_map(w, len(tx) // 2, len(tx) // 2, mode)
+    _separable_kernel(batch, out, ty, tx, rows_map, cols_map, tx.dtype.type(cval), shift, lo, hi, BAND_ROWS)
+    return out
+
+
+def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
+    """``x + amount * (x - gaussian(x))``; integers blur to integers first."""
+    blurred = np.empty_like(out)
+    gaussian_blur(batch, blurred, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval)
+    _, lo, hi = _limits(out.dtype)
+    _unsharp_combine(batch, blurred, out, np.float32(amount), lo, hi)
+    return out
+
+
+def sharpen(batch, out, *, amount, neighbours, mode, cval):
+    """``x + amount * (k x - sum of its k neighbours)`` with k = 4 or 8.
+
+    ``amount=1, neighbours=4`` is the classic kernel ``[[0,-1,0],[-1,5,-1],[0,-1,0]]``.
+    """
+    n, h, w = batch.shape
+    rows_map = border_index_map(h, 1, 1, mode)
+    cols_map = border_index_map(w, 1, 1, mode)
+    acc_type = np.float32 if out.dtype.kind == "f" else np.int64
+    _, lo, hi = _limits(out.dtype)
+    _sharpen_kernel(
+        batch, out, rows_map, cols_map, acc_type(cval), np.float32(amount), neighbours == 8, lo, hi, BAND_ROWS
+    )
+    return out
+
+
+@pjit
+def _separable_kernel(src, dst, taps_y, taps_x, rows_map, cols_map, cval, shift, lo, hi, band):
+    n_slices, h, w = src.shape
+    ky, kx = taps_y.shape[0], taps_x.shape[0]
+    ry, rx = ky // 2, kx // 2
+    n_bands = (h + band - 1) // band
+    for job in prange(n_slices * n_bands):
+        n = job // n_bands
+        y0 = (job % n_bands) * band
+        y1 = min(h, y0 + band)
+        n_rows = y1 - y0 + 2 * ry
+        rows = np.empty((n_rows, w), taps_x.dtype)
+        line = np.empty(w + 2 * rx, taps_x.dtype)
+        acc = np.empty(w, taps_y.dtype)
+        for r in range(n_rows):
+            fill_line(src, n, rows_map[y0 + r], cols_map, rx, cval, line)
+            row = rows[r]
+            c = taps_x[0]
+            for x in range(w):
+                row[x] = c * line[x]
+            for t in range(1, kx):
+                c = taps_x[t]
+                for x in range(w):
+                    row[x] += c * line[x + t]
+        for y in range(y1 - y0):
+            c = taps_y[0]
+            first = rows[y]
+            for x in range(w):
+                acc[x] = c * first[x]
+            for t in range(1, ky):
+                c = taps_y[t]
+                src_row = rows[y + t]
+                for x in range(w):
+                    acc[x] += c * src_row[x]
+            res = dst[n, y0 + y]
+            for x in range(w):
+                res[x] = finish(acc[x], shift, lo, hi)
+
+
+@pjit
+def _unsharp_combine(src, blurred, dst, amount, lo, hi):
+    n_slices, h, w = src.shape
+    for job in prange(n_slices * h):
+        n = job // h
+        y = job % h
+        s = src[n, y]
+        b = blurred[n, y]
+        d = dst[n, y]
+        for x in range(w):
+            # Widen before subtracting: uint8/uint16 differences must not wrap.
+            d[x] = add_scaled(s[x], widen(s[x]) - widen(b[x]), amount, lo, hi)
+
+
+@pjit
+def _sharpen_kernel(src, dst, rows_map, cols_map, cval, amount, eight, lo, hi, band):
+    # cval has the accumulator type (int64 or float32); the band buffer takes it too.
+    proto = np.full(1, cval)
+    n_slices, h, w = src.shape
+    n_bands = (h + band - 1) // band
+    centre = 8 if eight else 4
+    for job in prange(n_slices * n_bands):
+        n = job // n_bands
+        y0 = (job % n_bands) * band
+        y1 = min(h, y0 + band)
+        padded = np.empty((y1 - y0 + 2, w + 2), proto.dtype)
+        for r in range(y1 - y0 + 2):
+            fill_line(src, n, rows_map[y0 + r], cols_map, 1, cval, padded[r])
+        for y in range(y1 - y0):
+            up, mid, down = padded[y], padded[y + 1], padded[y + 2]
+            res = dst[n, y0 + y]
+            for x in range(w):
+                lap = centre * mid[x + 1] - mid[x] - mid[x + 2] - up[x + 1] - down[x + 1]
+                if eight:
+                    lap = lap - up[x] - up[x + 2] - down[x] - down[x + 2]
+                res[x] = add_scaled(src[n, y0 + y, x], lap, amount, lo, hi)

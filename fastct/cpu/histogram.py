@@ -1,0 +1,300 @@
+"""Histogram equalisation and CLAHE (CPU twin of ``gpu/histogram.py``).
+
+Bin and output rules are those of :mod:`fastct._shared.histogram`: one bin per
+integer value in the slice's range (full 12/16-bit resolution), ``nbins``
+equal bins for floats, float32 [0, 1] or OpenCV-style quantised uint8/uint16.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.core import types
+
+from .._shared.borders import border_index_map
+from .._shared.histogram import clahe_clip_count, clahe_tile_geometry, output_maxval
+from ._jit import jit, overload, pjit, prange
+
+#: Upper bound on the bytes of per-tile look-up tables held at once by CLAHE.
+CLAHE_LUT_BYTES = 64 << 20
+
+
+# --------------------------------------------------------------------------
+# public twins
+
+
+def equalize_hist(batch, out, *, nbins, mask):
+    """Global equalisation per slice; ``mask`` (uint8, (N|1, H, W)) selects counted pixels."""
+    has_mask = mask is not None
+    if mask is None:
+        mask = np.zeros((1, 1, 1), np.uint8)
+    _equalize_kernel(batch, mask, has_mask, nbins, np.float32(output_maxval(out.dtype)), out)
+    return out
+
+
+def clahe(batch, out, *, clip_limit, tiles, nbins, value_range):
+    """Contrast-limited adaptive equalisation per slice, OpenCV's algorithm at full bit depth."""
+    n, h, w = batch.shape
+    (tile_h, tile_w), (ph, pw) = clahe_tile_geometry(h, w, tiles)
+    rows_map = border_index_map(h, 0, ph - h, "mirror")
+    cols_map = border_index_map(w, 0, pw - w, "mirror")
+    ranges = _slice_ranges(batch, value_range)
+    nb = _bin_counts(batch.dtype, ranges, nbins)
+    maxval = np.float32(output_maxval(out.dtype))
+    ty, tx = tiles
+    per_slice = ty * tx * int(nb.max()) * 4
+    chunk = max(1, min(n, CLAHE_LUT_BYTES // max(per_slice, 1)))
+    for s in range(0, n, chunk):
+        part = slice(s, min(n, s + chunk))
+        # OpenCV's clip count depends on the bin count, which may differ per slice.
+        limits = np.array([clahe_clip_count(clip_limit, tile_h * tile_w, int(k)) for k in nb[part]], np.int64)
+        luts = np.empty((part.stop - part.start, ty, tx, int(nb[part].max())), np.float32)
+        _clahe_luts(batch[part], ranges[part], nb[part], nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval, luts)
+        _clahe_apply(batch[part], ranges[part], nb[part], nbins, luts, tile_h, tile_w, maxval, out[part])
+    return out
+
+
+def _slice_ranges(batch, value_range):
+    """(lo, hi) per slice as float64 pairs: the data's range or the fixed one."""
+    n = batch.shape[0]
+    if value_range is not None:
+        lo, hi = value_range
+        if batch.dtype.kind in "iu":
+            lo, hi = np.ceil(lo), np.floor(hi)
+        return np.tile(np.array([[lo, hi]], np.float64), (n, 1))
+    ranges = np.empty((n, 2), np.float64)
+    _minmax_kernel(batch, ranges)
+    return ranges
+
+
+def _bin_counts(dtype, ranges, nbins):
+    if nbins:
+        return np.full(ranges.shape[0], nbins, np.int64)
+    # One bin per integer value (nbins == 0 only happens for integer images).
+    return (ranges[:, 1] - ranges[:, 0]).astype(np.int64) + 1
+
+
+# --------------------------------------------------------------------------
+# bin rule (shared by both kernels; see fastct._shared.histogram)
+
+
+def bin_index(v, lo, hi, nbins, nb):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(bin_index, jit_options={"cache": True})
+def _bin_index_overload(v, lo, hi, nbins, nb):
+    if isinstance(v, types.Integer):
+
+        def impl(v, lo, hi, nbins, nb):
+            d = np.int64(v) - np.int64(lo)
+            if nbins == 0:
+                b = d
+            else:
+                b = d * nbins // (np.int64(hi) - np.int64(lo) + 1)
+            return min(max(b, 0), nb - 1)
+
+        return impl
+
+    def impl(v, lo, hi, nbins, nb):
+        span = np.float32(hi) - np.float32(lo)
+        if span <= 0:
+            return 0
+        scale = np.float32(nb) / span
+        b = np.int64((np.float32(v) - np.float32(lo)) * scale)
+        return min(max(b, 0), nb - 1)
+
+    return impl
+
+
+@jit
+def _lut_value(count, total, maxval):
+    """Map a cumulative count to the output scale (float32 [0,1] or quantised levels)."""
+    if maxval == 1.0:
+        return np.float32(count) / np.float32(total)
+    scale = maxval / np.float32(total)
+    return min(np.rint(np.float32(count) * scale), maxval)
+
+
+# --------------------------------------------------------------------------
+# equalisation
+
+
+@pjit
+def _equalize_kernel(src, mask, has_mask, nbins, maxval, dst):
+    per_slice_mask = mask.shape[0] > 1
+    for n in prange(src.shape[0]):
+        k = np.int64(n) if per_slice_mask else np.int64(0)
+        _equalize_slice(src[n], mask[k], has_mask, nbins, maxval, dst[n])
+
+
+@jit
+def _equalize_slice(img, m, has_mask, nbins, maxval, out):
+    h, w = img.shape
+    first = True
+    lo = img[0, 0]
+    hi = img[0, 0]
+    total = 0
+    for y in range(h):
+        for x in range(w):
+            if has_mask and m[y, x] == 0:
+                continue
+            v = img[y, x]
+            if first:
+                lo = v
+                hi = v
+                first = False
+            else:
+                lo = min(lo, v)
+                hi = max(hi, v)
+            total += 1
+    nb = nbins if nbins > 0 else np.int64(hi) - np.int64(lo) + 1
+    hist = np.zeros(nb, np.int64)
+    for y in range(h):
+        for x in range(w):
+            if has_mask and m[y, x] == 0:
+                continue
+            hist[bin_index(img[y, x], lo, hi, nbins, nb)] += 1
+    # OpenCV's rule: the lowest occupied bin maps to 0, the top to maxval.
+    h0 = hist[0]
+    den = total - h0
+    lut = np.zeros(nb, np.float32)
+    cum = 0
+    for b in range(nb):
+        cum += hist[b]
+        if den > 0:
+            lut[b] = _lut_value(cum - h0, den, maxval)
+    for y in range(h):
+        for x in range(w):
+            v = img[y, x]
+            if v < lo:
+                out[y, x] = 0
+            elif v > hi:
+                out[y, x] = maxval
+            else:
+                out[y, x] = lut[bin_index(v, lo, hi, nbins, nb)]
+
+
+@pjit
+def _minmax_kernel(src, ranges):
+    n_slices, h, w = src.shape
+    for n in prange(n_slices):
+        img = src[n]
+        lo = img[0, 0]
+        hi = img[0, 0]
+        for y in range(h):
+            for x in range(w):
+                v = img[y, x]
+                lo = min(lo, v)
+                hi = max(hi, v)
+        ranges[n, 0] = lo
+        ranges[n, 1] = hi
+
+
+# --------------------------------------------------------------------------
+# CLAHE
+
+
+@jit
+def _clip_histogram(hist, limit):
+    """OpenCV's clipping: cut at ``limit``, spread the excess evenly, then the residual."""
+    nb = hist.shape[0]
+    if limit <= 0:
+        return
+    clipped = 0
+    for b in range(nb):
+        if hist[b] > limit:
+            clipped += hist[b] - limit
+            hist[b] = limit
+    batch = clipped // nb
+    residual = clipped - batch * nb
+    for b in range(nb):
+        hist[b] += batch
+    if residual > 0:
+        step = max(nb // residual, 1)
+        b = 0
+        while b < nb and residual > 0:
+            hist[b] += 1
+            b += step
+            residual -= 1
+
+
+@pjit
+def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval, luts):
+    n_slices = src.shape[0]
+    ty, tx = luts.shape[1], luts.shape[2]
+    tile_total = tile_h * tile_w
+    for job in prange(n_slices * ty * tx):
+        n = job // (ty * tx)
+        t = job % (ty * tx)
+        iy = t // tx
+        ix = t % tx
+        k = nb[n]
+        lo = ranges[n, 0]
+        hi = ranges[n, 1]
+        hist = np.zeros(k, np.int64)
+        for yy in range(iy * tile_h, (iy + 1) * tile_h):
+            row = src[n, rows_map[yy]]
+            for xx in range(ix * tile_w, (ix + 1) * tile_w):
+                v = row[cols_map[xx]]
+                hist[bin_index(v, _as_type(lo, v), _as_type(hi, v), nbins, k)] += 1
+        _clip_histogram(hist, limits[n])
+        cum = 0
+        lut = luts[n, iy, ix]
+        for b in range(k):
+            cum += hist[b]
+            lut[b] = _lut_value(cum, tile_total, maxval)
+
+
+@pjit
+def _clahe_apply(src, ranges, nb, nbins, luts, tile_h, tile_w, maxval, dst):
+    n_slices, h, w = src.shape
+    ty, tx = luts.shape[1], luts.shape[2]
+    inv_th = np.float32(1.0) / np.float32(tile_h)
+    inv_tw = np.float32(1.0) / np.float32(tile_w)
+    half = np.float32(0.5)
+    one = np.float32(1.0)
+    for job in prange(n_slices * h):
+        n = job // h
+        y = job % h
+        k = nb[n]
+        lo = ranges[n, 0]
+        hi = ranges[n, 1]
+        # Bilinear weights between the four nearest tile centres (OpenCV's arithmetic, float32).
+        tyf = np.float32(y) * inv_th - half
+        ty1 = np.int64(np.floor(tyf))
+        ya = tyf - np.float32(ty1)
+        ya1 = one - ya
+        ty2 = min(ty1 + 1, ty - 1)
+        ty1 = max(ty1, 0)
+        row = src[n, y]
+        out = dst[n, y]
+        for x in range(w):
+            txf = np.float32(x) * inv_tw - half
+            tx1 = np.int64(np.floor(txf))
+            xa = txf - np.float32(tx1)
+            xa1 = one - xa
+            tx2 = min(tx1 + 1, tx - 1)
+            tx1 = max(tx1, 0)
+            v = row[x]
+            b = bin_index(v, _as_type(lo, v), _as_type(hi, v), nbins, k)
+            top = luts[n, ty1, tx1, b] * xa1 + luts[n, ty1, tx2, b] * xa
+            bottom = luts[n, ty2, tx1, b] * xa1 + luts[n, ty2, tx2, b] * xa
+            res = top * ya1 + bottom * ya
+            if maxval == 1.0:
+                out[x] = res
+            else:
+                out[x] = min(max(np.rint(res), np.float32(0.0)), maxval)
+
+
+def _as_type(value, like):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_as_type, jit_options={"cache": True})
+def _as_type_overload(value, like):
+    # Range bounds are stored as float64; bin arithmetic wants them in the
+    # pixel's own kind (int64 for integers, float32 for floats).
+    if isinstance(like, types.Integer):
+        return lambda value, like: np.int64(value)
+    return lambda value, like: np.float32(value)
+

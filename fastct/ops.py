@@ -1,0 +1,819 @@
+"""The public operations: validate -> dispatch -> one backend call.
+
+Each operation is planned once into a :class:`Step` (parameters validated and
+resolved into what the kernels take: footprints, taps, codes) and then run on
+a batch. The public functions (``fastct.erode`` ...) plan and run in one call;
+:class:`fastct.Pipeline` plans all its steps up front and runs them later.
+
+Every op accepts a single ``(H, W)`` slice or an ``(N, H, W)`` batch and
+returns the same layout; slices never mix. NumPy in gives NumPy out, CuPy in
+gives CuPy out. Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import backends
+from ._shared import footprints as _fp
+from ._shared.arrays import is_array, is_cupy_array
+from ._shared.frequency import resolve_frequency, resolve_padding
+from ._shared.gaussian import check_taps_fit, resolve_gaussian
+from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, resolve_clahe, resolve_nbins
+from ._shared.intensity import resolve_window
+from ._shared.validation import (
+    as_batch,
+    check_dtype,
+    check_int,
+    check_mode,
+    check_out,
+    check_output_dtype,
+    check_real,
+    compute_dtype,
+)
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "Step",
+    "erode",
+    "dilate",
+    "opening",
+    "closing",
+    "gaussian_blur",
+    "lowpass",
+    "highpass",
+    "unsharp_mask",
+    "sharpen",
+    "equalize_hist",
+    "clahe",
+    "window",
+    "to_gray",
+]
+
+
+# ---------------------------------------------------------------------------
+# Step: a validated, resolved operation
+
+
+def _same_dtype(dtype):
+    return dtype
+
+
+@dataclass(frozen=True)
+class Step:
+    """One planned operation: validated parameters, ready to run on any batch.
+
+    Attributes
+    ----------
+    name : str
+        Canonical op name (``"erode"``, ``"gaussian_blur"`` ...).
+    module : str
+        Backend module holding the twin function (``"morphology"`` ...).
+    params : dict
+        Resolved keyword arguments of the backend function.
+    halo : tuple of int or None
+        Rows and columns of context each output pixel reads on either side;
+        None when the op needs the whole slice (histograms, FFT).
+    request : dict
+        The parameters as the caller gave them (for ``repr`` and the CLI).
+    """
+
+    name: str
+    module: str
+    params: dict
+    halo: tuple | None
+    request: dict = field(default_factory=dict)
+    out_dtype: Callable = _same_dtype
+    keep_float64: bool = False
+    float_compute: bool = False  # integers are converted to float32 first when the output is float
+    bind: Callable | None = None  # per-batch parameters (e.g. a mask checked against the image)
+
+    @property
+    def whole_slice(self) -> bool:
+        """True when each output pixel depends on the whole slice."""
+        return self.halo is None
+
+    def output_dtype(self, input_dtype) -> np.dtype:
+        """dtype this step returns for an input of ``input_dtype``."""
+        return np.dtype(self.out_dtype(compute_dtype(check_dtype(input_dtype), self.keep_float64)))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.request.items())
+        return f"Step({self.name}: {args})"
+
+    def __call__(self, image, backend="auto", out=None):
+        """Run the step on ``image`` (validated) and return the result."""
+        backend_name = backends.resolve(backend, image)
+        batch, squeeze = as_batch(image, keep_float64=self.keep_float64)
+        out_dtype = np.dtype(self.out_dtype(batch.dtype))
+        user_shape = batch.shape[1:] if squeeze else batch.shape
+        out = check_out(out, user_shape, out_dtype, like=image)
+        module = backends.get(backend_name, image)
+        aliased = out is not None and _shares_memory(out, image)
+        target = None if out is None or aliased else (out[None] if squeeze else out)
+        result = self.run_batch(module, batch, out_dtype, out=target)
+        if aliased:  # in place: computed aside, then written over the input
+            out[...] = result[0] if squeeze else result
+        if out is not None:
+            return out
+        return result[0] if squeeze else result
+
+    def run_batch(self, module, batch, out_dtype=None, out=None):
+        """Run on a validated ``(N, H, W)`` batch with a backend module (no checks)."""
+        out_dtype = np.dtype(self.out_dtype(batch.dtype)) if out_dtype is None else out_dtype
+        xp = _xp(batch)
+        target = out if out is not None else xp.empty(batch.shape, dtype=out_dtype)
+        if batch.shape[0] == 0:
+            return target
+        params = self.bind(batch, self.params) if self.bind is not None else self.params
+        if self.float_compute and out_dtype.kind == "f" and batch.dtype != out_dtype:
+            batch = batch.astype(out_dtype)
+        twin = getattr(getattr(module, self.module), self.name)
+        twin(batch, target, **params)
+        return target
+
+
+def _xp(array):
+    if is_cupy_array(array):
+        import cupy  # the caller already holds a CuPy array
+
+        return cupy
+    return np
+
+
+def _shares_memory(a, b) -> bool:
+    return bool(_xp(a).shares_memory(a, b)) if is_array(b) else False
+
+
+def _float_output(dtype, name="dtype"):
+    """Output rule for ops that keep the input dtype unless promoted to float32."""
+    dtype = check_output_dtype(dtype, (np.float32,), name)
+    if dtype is None:
+        return _same_dtype
+    return lambda _in: np.dtype(np.float32)
+
+
+def _fixed_output(dtype, allowed, name="dtype"):
+    dtype = check_output_dtype(dtype, allowed, name)
+    return lambda _in: dtype
+
+
+def _check_cval(cval, mode):
+    """Validate ``cval``; for mode constant also return a per-batch dtype check."""
+    cval = check_real(cval, "cval")
+    if mode != "constant":
+        return cval, None
+
+    def bind(batch, params):
+        if batch.dtype.kind in "iu":
+            info = np.iinfo(batch.dtype)
+            if cval != int(cval) or not info.min <= cval <= info.max:
+                raise InvalidArgumentError(
+                    f"cval: {cval!r} is not a value of the image dtype {batch.dtype} "
+                    f"(expected an integer in [{info.min}, {info.max}])"
+                )
+        return params
+
+    return cval, bind
+
+
+# ---------------------------------------------------------------------------
+# planners: parameters -> Step (no data touched)
+
+
+def plan_morphology(name, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0) -> Step:
+    """Plan erode/dilate/opening/closing (see :func:`erode`)."""
+    fp = _fp.resolve_footprint(size, footprint, shape)
+    mode = check_mode(mode)
+    cval, bind = _check_cval(cval, mode)
+    ry, rx = fp.shape[0] // 2, fp.shape[1] // 2
+    factor = 2 if name in ("opening", "closing") else 1
+    return Step(
+        name,
+        "morphology",
+        {"footprint": fp, "mode": mode, "cval": cval},
+        (factor * ry, factor * rx),
+        request={"size": size, "shape": shape, "footprint": footprint, "mode": mode},
+        keep_float64=True,
+        bind=bind,
+    )
+
+
+def plan_gaussian_blur(sigma=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None) -> Step:
+    """Plan :func:`gaussian_blur`."""
+    taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
+    check_taps_fit(taps_y)
+    check_taps_fit(taps_x)
+    mode = check_mode(mode)
+    cval, bind = _check_cval(cval, mode)
+    return Step(
+        "gaussian_blur",
+        "filters",
+        {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval},
+        (len(taps_y) // 2, len(taps_x) // 2),
+        request={"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode},
+        out_dtype=_float_output(dtype),
+        bind=bind,
+    )
+
+
+def plan_frequency(name, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None):
+    """Plan :func:`lowpass` / :func:`highpass`."""
+    cutoff, kind, order = resolve_frequency(cutoff, kind, order)
+    resolve_padding(pad, (1, 1))  # validates the pad argument itself
+    mode = check_mode(mode)
+    cval = check_real(cval, "cval")
+    return Step(
+        name,
+        "frequency",
+        {"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode, "cval": cval},
+        None,
+        request={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode},
+        out_dtype=_float_output(dtype),
+    )
+
+
+def plan_unsharp_mask(sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None):
+    """Plan :func:`unsharp_mask`."""
+    taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
+    check_taps_fit(taps_y)
+    check_taps_fit(taps_x)
+    amount = check_real(amount, "amount")
+    mode = check_mode(mode)
+    cval, bind = _check_cval(cval, mode)
+    return Step(
+        "unsharp_mask",
+        "filters",
+        {"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval},
+        (len(taps_y) // 2, len(taps_x) // 2),
+        request={"sigma": sigma, "amount": amount, "ksize": ksize, "mode": mode},
+        out_dtype=_float_output(dtype),
+        float_compute=True,
+        bind=bind,
+    )
+
+
+def plan_sharpen(amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=None) -> Step:
+    """Plan :func:`sharpen`."""
+    amount = check_real(amount, "amount")
+    if neighbours not in (4, 8):
+        raise InvalidArgumentError(f"neighbours: expected 4 or 8, got {neighbours!r}")
+    mode = check_mode(mode)
+    cval, bind = _check_cval(cval, mode)
+    return Step(
+        "sharpen",
+        "filters",
+        {"amount": amount, "neighbours": neighbours, "mode": mode, "cval": cval},
+        (1, 1),
+        request={"amount": amount, "neighbours": neighbours, "mode": mode},
+        out_dtype=_float_output(dtype),
+        float_compute=True,
+        bind=bind,
+    )
+
+
+def _bind_mask(mask):
+    """Check a mask against each batch: bool, (H, W) or (N, H, W), a True pixel per slice."""
+    if mask is None:
+        return None
+    if not is_array(mask):
+        raise InvalidArgumentError(f"mask: expected a boolean array, got {type(mask).__name__}")
+    if mask.dtype != np.bool_:
+        raise InvalidArgumentError(f"mask: expected dtype bool, got {mask.dtype}")
+
+    def bind(batch, params):
+        n, h, w = batch.shape
+        if mask.shape not in ((h, w), (n, h, w)):
+            raise InvalidArgumentError(
+                f"mask: expected shape {(h, w)} or {(n, h, w)} to match the image, got {tuple(mask.shape)}"
+            )
+        if is_cupy_array(mask) != is_cupy_array(batch):
+            raise InvalidArgumentError("mask: must live where the image lives (both NumPy or both CuPy)")
+        m = mask.reshape((-1, h, w))
+        if not bool(m.reshape(m.shape[0], -1).any(axis=1).all()):
+            raise InvalidArgumentError("mask: selects no pixel in at least one slice")
+        xp = _xp(batch)
+        return dict(params, mask=xp.ascontiguousarray(m.view(np.uint8)))
+
+    return bind
+
+
+def plan_equalize_hist(*, nbins=None, mask=None, dtype=np.float32) -> Step:
+    """Plan :func:`equalize_hist`."""
+    if nbins is not None:
+        check_int(nbins, "nbins", low=2, high=1 << 16)
+    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES)
+    if out is None:
+        raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
+    bind_mask = _bind_mask(mask)
+
+    def bind(batch, params):
+        params = dict(params, nbins=resolve_nbins(nbins, batch.dtype))
+        return bind_mask(batch, params) if bind_mask is not None else params
+
+    return Step(
+        "equalize_hist",
+        "histogram",
+        {"nbins": nbins, "mask": None},
+        None,
+        request={"nbins": nbins, "mask": None if mask is None else "<mask>", "dtype": out.name},
+        out_dtype=lambda _in: out,
+        bind=bind,
+    )
+
+
+def plan_clahe(*, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dtype=np.float32) -> Step:
+    """Plan :func:`clahe`."""
+    clip_limit, tiles, value_range = resolve_clahe(clip_limit, tiles, value_range)
+    if nbins is not None:
+        check_int(nbins, "nbins", low=2, high=1 << 16)
+    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES)
+    if out is None:
+        raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
+
+    def bind(batch, params):
+        return dict(params, nbins=resolve_nbins(nbins, batch.dtype))
+
+    return Step(
+        "clahe",
+        "histogram",
+        {"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
+        None,
+        request={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
+        out_dtype=lambda _in: out,
+        bind=bind,
+    )
+
+
+def plan_window(center=None, width=None, *, preset=None, dtype=np.float32) -> Step:
+    """Plan :func:`window`."""
+    center, width = resolve_window(center, width, preset)
+    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES)
+    if out is None:
+        raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
+    return Step(
+        "window",
+        "intensity",
+        {"center": center, "width": width},
+        (0, 0),
+        request={"center": center, "width": width, "dtype": out.name},
+        out_dtype=lambda _in: out,
+    )
+
+
+PLANNERS = {
+    "erode": lambda *a, **k: plan_morphology("erode", *a, **k),
+    "dilate": lambda *a, **k: plan_morphology("dilate", *a, **k),
+    "opening": lambda *a, **k: plan_morphology("opening", *a, **k),
+    "closing": lambda *a, **k: plan_morphology("closing", *a, **k),
+    "gaussian_blur": plan_gaussian_blur,
+    "lowpass": lambda *a, **k: plan_frequency("lowpass", *a, **k),
+    "highpass": lambda *a, **k: plan_frequency("highpass", *a, **k),
+    "unsharp_mask": plan_unsharp_mask,
+    "sharpen": plan_sharpen,
+    "equalize_hist": plan_equalize_hist,
+    "clahe": plan_clahe,
+    "window": plan_window,
+}
+"""Step name -> planner. Signatures are those of the public functions minus
+``image``, ``backend`` and ``out``."""
+
+ALIASES = {"gaussian": "gaussian_blur", "equalize": "equalize_hist", "unsharp": "unsharp_mask"}
+"""Short step names accepted by pipelines and the CLI."""
+
+
+def plan(name: str, *args, **kwargs) -> Step:
+    """Plan the step ``name`` (an op name or alias) with the op's parameters."""
+    from .errors import StepError
+
+    canonical = ALIASES.get(name, name)
+    if canonical not in PLANNERS:
+        raise StepError(f"unknown operation {name!r}; known: {', '.join(list(PLANNERS) + list(ALIASES))}")
+    planner = PLANNERS[canonical]
+    for reserved in ("image", "backend", "out"):
+        if reserved in kwargs:
+            raise StepError(f"{canonical}: {reserved!r} is given to the pipeline run, not to a step")
+    try:
+        inspect.signature(_PUBLIC_SIGNATURES[canonical]).bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise StepError(f"{canonical}: {exc}") from None
+    return planner(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# public functions
+
+
+def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+    """Grey-scale erosion: the minimum over a flat footprint around each pixel.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+        uint8, uint16, int16, float32 or float64 (NumPy or CuPy). The dtype
+        is preserved (float64 included: min/max are exact).
+    size : int or (int, int), default 3
+        Odd side of a square footprint, or odd ``(rows, cols)`` of a rectangle.
+        With ``shape="disk"`` the odd diameter of a disk.
+    footprint : array_like of bool, optional
+        Any flat footprint with odd sides (overrides ``size`` and ``shape``).
+    shape : {"square", "disk"}
+        Footprint shape built from ``size``.
+    mode : {"nearest", "reflect", "mirror", "constant", "wrap"}
+        Border extension (scipy.ndimage names). With the default ``nearest``
+        and a square, rectangle or disk footprint, pixels outside the slice
+        are simply ignored.
+    cval : float
+        Value outside the slice for ``mode="constant"``.
+    backend : {"auto", "cpu", "gpu"}
+    out : ndarray, optional
+        Destination of the result's shape and dtype.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.zeros((5, 5), np.int16); img[2, 2] = -1000
+    >>> (fastct.erode(img, 3, backend="cpu") == -1000).sum()
+    9
+    """
+    return plan_morphology("erode", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
+
+
+def dilate(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+    """Grey-scale dilation: the maximum over the (reflected) flat footprint.
+
+    Parameters are those of :func:`erode`. The footprint is reflected through
+    its centre, the textbook definition used by scipy.ndimage and
+    scikit-image (it only matters for asymmetric footprints).
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.zeros((5, 5), np.uint8); img[2, 2] = 200
+    >>> int(fastct.dilate(img, (1, 3), backend="cpu").sum())
+    600
+    """
+    return plan_morphology("dilate", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
+
+
+def opening(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+    """Opening: erosion then dilation; removes bright details smaller than the footprint.
+
+    Parameters are those of :func:`erode`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.zeros((7, 7), np.int16); img[3, 3] = 500  # one bright pixel
+    >>> int(fastct.opening(img, 3, backend="cpu").max())
+    0
+    """
+    return plan_morphology("opening", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
+
+
+def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+    """Closing: dilation then erosion; fills dark details smaller than the footprint.
+
+    Parameters are those of :func:`erode`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.full((7, 7), 40, np.int16); img[3, 3] = -1000  # one dark pixel
+    >>> int(fastct.closing(img, 3, backend="cpu").min())
+    40
+    """
+    return plan_morphology("closing", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
+
+
+def gaussian_blur(
+    image, sigma=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None, backend="auto", out=None
+):
+    """Separable Gaussian smoothing of each slice.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+    sigma : float or (float, float)
+        Standard deviation in pixels, per axis ``(rows, cols)`` if a pair.
+        0 leaves an axis unchanged, unless ``ksize`` is given: then sigma 0
+        follows OpenCV's rule (``cv2.GaussianBlur(img, (5, 5), 0)`` uses the
+        binomial taps 1-4-6-4-1 / 16 and is reproduced exactly).
+    ksize : int or (int, int), optional
+        Odd kernel size; by default the radius is ``int(truncate * sigma + 0.5)``.
+    truncate : float
+        Radius in standard deviations when ``ksize`` is not given (scipy's rule).
+    mode, cval
+        Border extension, as in :func:`erode`.
+    dtype : None or numpy.float32
+        None keeps the input dtype (integers rounded half up, saturated);
+        float32 returns the unrounded result.
+    backend, out
+        As in :func:`erode`.
+
+    Notes
+    -----
+    Integer images are filtered in exact fixed-point arithmetic (taps with 20
+    fractional bits, int64 sums), so every backend gives identical bits. The
+    result can differ by one grey level from a float64 reference where that
+    reference lands within 2**-20 of a rounding boundary.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.zeros((5, 5), np.uint8); img[2, 2] = 160
+    >>> fastct.gaussian_blur(img, 0, ksize=5, backend="cpu")[2]  # OpenCV's 5x5 rule
+    array([ 2, 10, 14, 10,  2], dtype=uint8)
+    """
+    step = plan_gaussian_blur(sigma, ksize=ksize, truncate=truncate, mode=mode, cval=cval, dtype=dtype)
+    return step(image, backend, out)
+
+
+def lowpass(
+    image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, backend="auto",
+    out=None,
+):
+    """Frequency-domain low-pass filter of each slice (real FFT, float32).
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+    cutoff : float
+        Cut-off frequency in cycles/pixel, ``0 < cutoff <= 0.5`` (0.5 is Nyquist).
+    kind : {"gaussian", "ideal", "butterworth"}
+        Response with radial frequency ``r``: ideal ``r <= cutoff``; gaussian
+        ``exp(-r**2 / (2 cutoff**2))``; butterworth ``1 / (1 + (r/cutoff)**(2 order))``.
+    order : int
+        Butterworth order.
+    pad : bool, int or (int, int)
+        The FFT treats the slice as periodic, so content wraps around the
+        edges. ``True`` pads half the slice on every side with ``mode``
+        first (then crops), an int pads that many pixels.
+    mode, cval
+        Border extension used for padding.
+    dtype : None or numpy.float32
+        None keeps the input dtype (integers rounded half to even and
+        saturated); float32 returns the unrounded result.
+    backend, out
+        As in :func:`erode`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.full((16, 16), 100.0, np.float32)
+    >>> bool(np.allclose(fastct.lowpass(img, 0.1, backend="cpu"), 100.0))  # DC passes
+    True
+    """
+    step = plan_frequency("lowpass", cutoff, kind=kind, order=order, pad=pad, mode=mode, cval=cval, dtype=dtype)
+    return step(image, backend, out)
+
+
+def highpass(
+    image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, backend="auto",
+    out=None,
+):
+    """Frequency-domain high-pass filter of each slice: ``1 - lowpass`` response.
+
+    Parameters are those of :func:`lowpass`. A high-pass result is centred on
+    zero, so unsigned inputs lose their negative half unless
+    ``dtype=np.float32`` is asked for.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.full((16, 16), 100.0, np.float32)
+    >>> float(np.abs(fastct.highpass(img, 0.1, backend="cpu")).max()) < 1e-3  # DC removed
+    True
+    """
+    step = plan_frequency("highpass", cutoff, kind=kind, order=order, pad=pad, mode=mode, cval=cval, dtype=dtype)
+    return step(image, backend, out)
+
+
+def unsharp_mask(
+    image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None,
+    backend="auto", out=None,
+):
+    """Unsharp masking: ``image + amount * (image - gaussian_blur(image, sigma))``.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+    sigma, ksize, truncate
+        Of the Gaussian, as in :func:`gaussian_blur`.
+    amount : float
+        Strength; 0 returns the image.
+    mode, cval, dtype, backend, out
+        As in :func:`gaussian_blur`. Integers: the blur is rounded to the
+        dtype first, then ``rint(amount * difference)`` is added, saturated.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.zeros((5, 5), np.int16); img[:, 2:] = 100
+    >>> fastct.unsharp_mask(img, 1.0, 1.0, backend="cpu")[2]
+    array([  0, -24, 124, 100, 100], dtype=int16)
+    """
+    step = plan_unsharp_mask(sigma, amount, ksize=ksize, truncate=truncate, mode=mode, cval=cval, dtype=dtype)
+    return step(image, backend, out)
+
+
+def sharpen(image, amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=None, backend="auto", out=None):
+    """Laplacian sharpening: ``image + amount * (k * image - sum of k neighbours)``.
+
+    With the defaults this is the classic 3x3 kernel
+    ``[[0, -1, 0], [-1, 5, -1], [0, -1, 0]]``; ``neighbours=8`` gives
+    ``[[-1, -1, -1], [-1, 9, -1], [-1, -1, -1]]``.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+    amount : float
+        Strength of the Laplacian term.
+    neighbours : {4, 8}
+    mode, cval, dtype, backend, out
+        As in :func:`gaussian_blur`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.zeros((3, 5), np.int16); img[:, 2:] = 10
+    >>> fastct.sharpen(img, backend="cpu")[1]
+    array([  0, -10,  20,  10,  10], dtype=int16)
+    """
+    step = plan_sharpen(amount, neighbours=neighbours, mode=mode, cval=cval, dtype=dtype)
+    return step(image, backend, out)
+
+
+def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, backend="auto", out=None):
+    """Global histogram equalisation of each slice.
+
+    Integers use one bin per integer value in the slice's range (full
+    12/16-bit HU resolution); floats use ``nbins`` equal bins (default 256).
+    The lowest occupied bin maps to 0 and the top to 1 (OpenCV's rule), so
+    ``dtype=np.uint8`` on uint8 input reproduces ``cv2.equalizeHist``.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+    nbins : int, optional
+        Number of bins (integers: coarser than one per value on request).
+    mask : ndarray of bool, shape (H, W) or (N, H, W), optional
+        Only these pixels are counted (e.g. the body, excluding air); every
+        pixel is mapped. Each slice needs at least one True pixel.
+    dtype : numpy.float32, numpy.uint8 or numpy.uint16
+        float32 in [0, 1], or the full integer scale.
+    backend, out
+        As in :func:`erode`.
+
+    Notes
+    -----
+    A constant slice (or constant masked region) maps to 0; pixels outside
+    the mask below/above the masked range map to 0/1.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = np.array([[-1000, -1000], [0, 1000]], np.int16)
+    >>> fastct.equalize_hist(img, backend="cpu")
+    array([[0. , 0. ],
+           [0.5, 1. ]], dtype=float32)
+    """
+    return plan_equalize_hist(nbins=nbins, mask=mask, dtype=dtype)(image, backend, out)
+
+
+def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dtype=np.float32, backend="auto",
+          out=None):
+    """Contrast-limited adaptive histogram equalisation (CLAHE) of each slice.
+
+    OpenCV's algorithm (tile grid, clip limit relative to the mean bin count,
+    excess redistributed, bilinear interpolation between tile look-up tables)
+    at full bit depth: integer slices get one bin per value in their range.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+    clip_limit : float
+        Clip level in multiples of the mean bin count (0 disables clipping).
+    tiles : int or (int, int)
+        Tile grid (rows, cols), as OpenCV's ``tileGridSize`` (which is (cols, rows)).
+    nbins : int, optional
+        Bins per tile histogram (default: one per integer value; 256 for floats).
+    value_range : (float, float), optional
+        Fixed histogram range instead of each slice's min..max; ``(0, 255)``
+        with ``nbins=256`` and ``dtype=np.uint8`` reproduces ``cv2.createCLAHE``.
+    dtype : numpy.float32, numpy.uint8 or numpy.uint16
+    backend, out
+        As in :func:`erode`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> img = (np.arange(64 * 64) % 4096).reshape(64, 64).astype(np.int16) - 1024
+    >>> res = fastct.clahe(img, clip_limit=2.0, tiles=(4, 4), backend="cpu")
+    >>> res.dtype, bool(0.0 <= res.min() and res.max() <= 1.0)
+    (dtype('float32'), True)
+    """
+    step = plan_clahe(clip_limit=clip_limit, tiles=tiles, nbins=nbins, value_range=value_range, dtype=dtype)
+    return step(image, backend, out)
+
+
+def window(image, center=None, width=None, *, preset=None, dtype=np.float32, backend="auto", out=None):
+    """CT windowing: map a Hounsfield-unit window to [0, 1] (or the uint8/uint16 scale).
+
+    Uses DICOM's linear VOI function: ``clip((x - (center - 0.5)) / (width - 1) + 0.5, 0, 1)``.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (N, H, W)
+        Hounsfield units (int16 or float).
+    center, width : float
+        Window level and width (width > 1).
+    preset : {"lung", "mediastinum", "soft_tissue", "bone", "brain"}, optional
+        Named window instead of center/width (also accepted as ``center``).
+    dtype : numpy.float32, numpy.uint8 or numpy.uint16
+    backend, out
+        As in :func:`erode`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> hu = np.array([[-1000, 40, 1000]], np.int16)
+    >>> fastct.window(hu, preset="brain", dtype=np.uint8, backend="cpu")
+    array([[  0, 129, 255]], dtype=uint8)
+    """
+    return plan_window(center, width, preset=preset, dtype=dtype)(image, backend, out)
+
+
+def to_gray(image, *, channel_order="rgb", backend="auto", out=None):
+    """Convert RGB(A) images to grey with ITU-R BT.601 weights (as OpenCV).
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C) or (N, H, W, C), C = 3 or 4
+        uint8, uint16, int16, float32 or float64; alpha is ignored.
+    channel_order : {"rgb", "bgr"}
+        "bgr" for arrays from ``cv2.imread``.
+    backend, out
+        As in :func:`erode`.
+
+    Returns
+    -------
+    ndarray, shape (H, W) or (N, H, W)
+        Same dtype (float64 computed as float32). Integers use OpenCV's
+        14-bit fixed-point weights, so uint8 results equal ``cv2.cvtColor``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastct
+    >>> rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
+    >>> fastct.to_gray(rgb, backend="cpu")
+    array([[ 76, 150,  29]], dtype=uint8)
+    """
+    if channel_order not in ("rgb", "bgr"):
+        raise InvalidArgumentError(f"channel_order: expected 'rgb' or 'bgr', got {channel_order!r}")
+    backend_name = backends.resolve(backend, image)
+    if not is_array(image) or image.ndim not in (3, 4) or image.shape[-1] not in (3, 4):
+        shape = getattr(image, "shape", None)
+        raise InvalidArgumentError(
+            f"image: expected (H, W, C) or (N, H, W, C) with C = 3 or 4 channels, got shape {shape}"
+        )
+    squeeze = image.ndim == 3
+    planes, _ = as_batch(image.reshape(image.shape[:-2] + (-1,)), "image")  # validates dtype and values
+    batch = planes.reshape(planes.shape[:2] + (-1, image.shape[-1]))
+    user_shape = image.shape[:-1]
+    out = check_out(out, user_shape, batch.dtype, like=image)
+    module = backends.get(backend_name, image)
+    xp = _xp(batch)
+    target = out[None] if out is not None and squeeze else out
+    if target is None:
+        target = xp.empty(batch.shape[:-1], batch.dtype)
+    if batch.shape[0]:
+        module.intensity.to_gray(batch, target, channel_order=channel_order)
+    if out is not None:
+        return out
+    return target[0] if squeeze else target
+
+
+_PUBLIC_SIGNATURES = {
+    "erode": erode,
+    "dilate": dilate,
+    "opening": opening,
+    "closing": closing,
+    "gaussian_blur": gaussian_blur,
+    "lowpass": lowpass,
+    "highpass": highpass,
+    "unsharp_mask": unsharp_mask,
+    "sharpen": sharpen,
+    "equalize_hist": equalize_hist,
+    "clahe": clahe,
+    "window": window,
+}

@@ -1,0 +1,101 @@
+"""Shared fixtures: the ``backend`` parametrisation and seeded random data.
+
+Every op test takes the ``backend`` fixture and runs once per backend. The
+GPU half is skipped with the probe's reason when no GPU is usable, unless
+``FASTCT_REQUIRE_GPU=1`` (set by ``ci/gpu.sh``), where it must run and fails
+instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import fastct
+from fastct import backends
+
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+ODD_SHAPES = ((1, 1), (1, 9), (9, 1), (17, 23), (64, 48))
+BORDER_MODES = ("nearest", "reflect", "mirror", "constant", "wrap")
+
+
+def _gpu_ready():
+    st = backends.status("gpu")
+    if not st.available:
+        return False, st.reason
+    import fastct.gpu
+
+    if not fastct.gpu.READY:
+        return False, "GPU kernels are not part of this version"
+    return True, None
+
+
+@pytest.fixture(params=["cpu", "gpu"])
+def backend(request):
+    """Backend name; 'gpu' is skipped (or fails under FASTCT_REQUIRE_GPU=1) when unusable."""
+    if request.param == "gpu":
+        ok, reason = _gpu_ready()
+        if not ok:
+            if os.environ.get("FASTCT_REQUIRE_GPU") == "1":
+                pytest.fail(f"GPU required but unusable: {reason}")
+            pytest.skip(f"gpu backend unusable: {reason}")
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    """A fresh generator with a fixed seed per test."""
+    return np.random.default_rng(12345)
+
+
+def random_image(rng, shape, dtype):
+    """Random data covering the dtype's useful range (HU-like for int16)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    if dtype == np.uint16:
+        return rng.integers(0, 65536, shape, dtype=np.uint16)
+    if dtype == np.int16:
+        return rng.integers(-1024, 3072, shape, dtype=np.int16)
+    return (rng.standard_normal(shape) * 500).astype(dtype)
+
+
+def to_numpy(a):
+    """Host copy of a NumPy or CuPy array."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        return a.get()
+    return np.asarray(a)
+
+
+def on_backend(a, backend):
+    """Put a NumPy array where the backend computes (CuPy for 'gpu')."""
+    if backend == "gpu":
+        import cupy
+
+        return cupy.asarray(a)
+    return a
+
+
+@pytest.fixture
+def ct_slice():
+    """The real CT slice pydicom ships (CT_small.dcm), in Hounsfield units (int16)."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    return hu.astype(np.int16)
+
+
+@pytest.fixture
+def mr_slice():
+    """The MR slice pydicom ships (MR_small.dcm), as stored (int16)."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    return pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.astype(np.int16)
+
+
+__all__ = ["DTYPES", "ODD_SHAPES", "BORDER_MODES", "random_image", "to_numpy", "on_backend", "fastct"]
