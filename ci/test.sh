@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command: makes .venv, installs fastct with its test extras,
+# compile-checks CUDA sources where nvcc exists, and runs the whole suite.
+# Extra arguments go to pytest (e.g. `bash ci/test.sh -x -k erode`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test,bench]'
+
+# GPU kernels (fastct/gpu/kernels/*.cu) must compile even on machines without a GPU.
+shopt -s nullglob
+cu_files=(fastct/gpu/kernels/*.cu)
+if command -v nvcc >/dev/null 2>&1 && [ ${#cu_files[@]} -gt 0 ]; then
+    for f in "${cu_files[@]}"; do
+        for arch in 80 90; do
+            nvcc -std=c++17 -arch=sm_${arch} -c "$f" -o /dev/null
+        done
+    done
+    echo "nvcc: ${#cu_files[@]} CUDA source(s) compile for sm_80 and sm_90"
+fi
+
+# Benchmarks run once without timing so they never rot; then the test suite.
+.venv/bin/python -m pytest -q -p no:cacheprovider benchmarks --benchmark-disable
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
