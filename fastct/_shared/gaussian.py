@@ -18,13 +18,15 @@ from .validation import as_pair, check_int, check_real
 #: fractional bits in the accumulator: |int16| * 2**20 * 2**20 < 2**56 fits int64.
 TAP_BITS = 20
 
-# OpenCV's fixed tables, used by cv2.getGaussianKernel when sigma <= 0 and
-# ksize <= 7: binomial coefficients, not samples of a Gaussian.
+# OpenCV's fixed tables (``small_gaussian_tab``), used by cv2.getGaussianKernel
+# when sigma <= 0 and ksize <= 9: binomial coefficients up to 7 taps, then a
+# 9-tap table in 256ths (4 13 30 51 60 51 30 13 4), not samples of a Gaussian.
 _OPENCV_SMALL_KERNELS = {
     1: [1.0],
     3: [0.25, 0.5, 0.25],
     5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
     7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
+    9: [0.015625, 0.05078125, 0.1171875, 0.19921875, 0.234375, 0.19921875, 0.1171875, 0.05078125, 0.015625],
 }
 
 
@@ -38,7 +40,7 @@ def gaussian_taps_1d(sigma: float, ksize: int | None = None, truncate: float = 4
 
     ``ksize=None``: radius ``int(truncate * sigma + 0.5)`` (scipy.ndimage's rule).
     ``ksize`` given: radius ``ksize // 2``; ``sigma == 0`` then follows OpenCV
-    (fixed binomial tables up to 7 taps, else ``opencv_sigma(ksize)``), so
+    (its fixed tables up to 9 taps, else ``opencv_sigma(ksize)``), so
     ``GaussianBlur(img, (5, 5), 0)`` is reproduced. ``sigma == 0`` without
     ``ksize`` leaves the axis unchanged (a single tap), like scipy.ndimage.
     """

@@ -109,10 +109,17 @@ def add_scaled(x, d, amount, lo, hi):  # pragma: no cover - replaced by the over
 def _add_scaled_overload(x, d, amount, lo, hi):
     # Integers: x + rint(float32(amount) * float32(d)), saturated. One rounded
     # float32 product is reproducible on every IEEE machine (GPU included).
+    # The step is clamped to +-2**32 before the int64 conversion (which is
+    # undefined for huge or infinite floats): any |step| beyond the width of
+    # an int16/uint16 range saturates the same way. d == 0 adds nothing, even
+    # when float32(amount) overflows to inf (inf * 0 would be NaN).
     if isinstance(x, types.Integer):
 
         def impl(x, d, amount, lo, hi):
+            if d == 0:
+                return min(max(np.int64(x), lo), hi)
             step = np.rint(np.float32(amount) * np.float32(d))
+            step = min(max(step, -4294967296.0), 4294967296.0)
             v = np.int64(x) + np.int64(step)
             return min(max(v, lo), hi)
 

@@ -27,8 +27,14 @@ def _limits(dtype):
     return 2 * TAP_BITS, lo, hi
 
 
+def _border_cval(cval, mode):
+    """cval as the kernels take it: only mode constant reads it, so never cast another."""
+    return cval if mode == "constant" else 0
+
+
 def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
     """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns)."""
+    cval = _border_cval(cval, mode)
     ty = taps_for_dtype(taps_y, out.dtype)
     tx = taps_for_dtype(taps_x, out.dtype)
     shift, lo, hi = _limits(out.dtype)
@@ -44,7 +50,7 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
     blurred = np.empty_like(out)
     gaussian_blur(batch, blurred, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval)
     _, lo, hi = _limits(out.dtype)
-    _unsharp_combine(batch, blurred, out, np.float32(amount), lo, hi)
+    _unsharp_combine(batch, blurred, out, float(amount), lo, hi)  # cast to float32 inside add_scaled
     return out
 
 
@@ -53,13 +59,14 @@ def sharpen(batch, out, *, amount, neighbours, mode, cval):
 
     ``amount=1, neighbours=4`` is the classic kernel ``[[0,-1,0],[-1,5,-1],[0,-1,0]]``.
     """
+    cval = _border_cval(cval, mode)
     n, h, w = batch.shape
     rows_map = border_index_map(h, 1, 1, mode)
     cols_map = border_index_map(w, 1, 1, mode)
     acc_type = np.float32 if out.dtype.kind == "f" else np.int64
     _, lo, hi = _limits(out.dtype)
     _sharpen_kernel(
-        batch, out, rows_map, cols_map, acc_type(cval), np.float32(amount), neighbours == 8, lo, hi, BAND_ROWS
+        batch, out, rows_map, cols_map, acc_type(cval), float(amount), neighbours == 8, lo, hi, BAND_ROWS
     )
     return out
 

@@ -48,7 +48,9 @@ def _morph(batch, out, footprint, mode, cval, take_max):
     ry, rx = kh // 2, kw // 2
     rows_map = border_index_map(h, ry, ry, mode)
     cols_map = border_index_map(w, rx, rx, mode)
-    cval = batch.dtype.type(cval)
+    # cval only exists in mode constant (validated there to fit the dtype);
+    # elsewhere it is unused and must not be cast (a uint8 cast of -1 raises).
+    cval = batch.dtype.type(cval if mode == "constant" else 0)
     if is_rectangle(footprint):
         _rect_kernel(batch, out, kh, kw, rows_map, cols_map, cval, take_max, BAND_ROWS)
     else:
