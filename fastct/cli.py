@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--slices", type=int, default=32, help="phantom slices (default: 32)")
     demo.add_argument("--size", type=int, default=256, help="phantom slice size (default: 256)")
     demo.set_defaults(func=cmd_demo)
+
+    # Subcommands defined in other modules register themselves here.
     return parser
 
 

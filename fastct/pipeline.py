@@ -18,6 +18,7 @@ sigma 0 with a 5x5 kernel); ``key=value`` sets keyword parameters
 from __future__ import annotations
 
 import difflib
+import inspect
 import time
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from . import backends
 from ._shared.validation import as_batch, compute_dtype
 from .errors import FastCTError, StepError
-from .ops import ALIASES, PLANNERS, Step, plan
+from .ops import _PUBLIC_SIGNATURES, ALIASES, PLANNERS, Step, plan
 
 __all__ = ["DEFAULT_STEPS", "Pipeline", "parse_steps", "process"]
 
@@ -58,32 +59,89 @@ def _parse_token(token: str, index: int):
     parts = token.strip().split(":")
     name = parts[0].strip()
     if not name:
-        raise StepError(f"steps: token {index} {token!r} has no operation name")
+        raise StepError(f"steps: step {index} {token!r} has no operation name")
     args, kwargs = [], {}
     for part in parts[1:]:
         if not part.strip():
-            raise StepError(f"steps: token {index} {token!r} has an empty parameter")
+            raise StepError(f"steps: step {index} {token!r} has an empty parameter")
         if "=" in part:
             key, _, value = part.partition("=")
             key = key.strip()
             if not key.isidentifier():
-                raise StepError(f"steps: token {index} {token!r}: bad parameter name {key!r}")
+                raise StepError(f"steps: step {index} {token!r}: bad parameter name {key!r}")
             if key in kwargs:
-                raise StepError(f"steps: token {index} {token!r}: parameter {key!r} given twice")
+                raise StepError(f"steps: step {index} {token!r}: parameter {key!r} given twice")
             kwargs[key] = _parse_value(value)
         else:
             if kwargs:
-                raise StepError(f"steps: token {index} {token!r}: positional value after key=value")
+                raise StepError(
+                    f"steps: step {index} {token!r}: positional value {part.strip()!r} after key=value"
+                )
             args.append(_parse_value(part))
     return name, args, kwargs
+
+
+def _parse_entries(steps) -> list[tuple[object, str]]:
+    """Parse ``steps`` into ``[(entry, label), ...]``; ``label`` is the step as
+    the caller wrote it (a token, or the repr of a pair), for error messages."""
+    if steps is None:
+        steps = DEFAULT_STEPS
+    if isinstance(steps, str):
+        if not steps.strip():
+            raise StepError("steps: empty step string")
+        tokens = steps.split(",")
+        return [(_parse_token(tok, i), tok.strip()) for i, tok in enumerate(tokens, 1)]
+    if isinstance(steps, Step):
+        steps = [steps]
+    try:
+        items = list(steps)
+    except TypeError:
+        raise StepError(f"steps: expected a string or a list of steps, got {type(steps).__name__}") from None
+    parsed = []
+    for item in items:
+        index = len(parsed) + 1
+        if isinstance(item, str):
+            # a list item may itself hold several comma-separated steps
+            if not item.strip():
+                raise StepError(f"steps: step {index} {item!r} has no operation name")
+            for tok in item.split(","):
+                parsed.append((_parse_token(tok, len(parsed) + 1), tok.strip()))
+        elif isinstance(item, Step):
+            parsed.append((item, repr(item)))
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+            name, params = item
+            name = name.strip()
+            if params is None:
+                entry = (name, [], {})
+            elif isinstance(params, dict):
+                bad = [k for k in params if not isinstance(k, str)]
+                if bad:
+                    raise StepError(f"steps: step {index} {item!r}: parameter names must be strings, got {bad[0]!r}")
+                entry = (name, [], dict(params))
+            elif isinstance(params, (list, tuple)):
+                entry = (name, list(params), {})
+            else:
+                entry = (name, [params], {})
+            parsed.append((entry, repr(tuple(item))))
+        else:
+            raise StepError(f"steps: step {index} {item!r} is not a step string or a (name, params) pair")
+    if not parsed:
+        raise StepError("steps: no steps given")
+    return parsed
 
 
 def parse_steps(steps) -> list[tuple[str, list, dict]]:
     """Normalise a step specification to ``[(name, args, kwargs), ...]``.
 
     Accepts None (the default pipeline), a step string, or a list whose items
-    are step strings or ``(name, params)`` pairs, where ``params`` is a dict of
-    keyword parameters, a list/tuple of positional ones, a single value, or None.
+    are step strings (each may hold several comma-separated steps) or
+    ``(name, params)`` pairs, where ``params`` is a dict of keyword
+    parameters, a list/tuple of positional ones, a single value, or None
+    (so a pair-valued parameter is given as ``("erode", {"size": (3, 5)})``).
+    Planned :class:`~fastct.ops.Step` objects pass through unchanged.
+
+    Only the syntax is checked here; :class:`Pipeline` checks the operations
+    and their parameters.
 
     Examples
     --------
@@ -92,55 +150,41 @@ def parse_steps(steps) -> list[tuple[str, list, dict]]:
     >>> parse_steps([("erode", 3), ("clahe", {"tiles": (4, 4)})])
     [('erode', [3], {}), ('clahe', [], {'tiles': (4, 4)})]
     """
-    if steps is None:
-        steps = DEFAULT_STEPS
-    if isinstance(steps, str):
-        tokens = steps.split(",")
-        if not steps.strip():
-            raise StepError("steps: empty step string")
-        return [_parse_token(tok, i + 1) for i, tok in enumerate(tokens)]
-    if isinstance(steps, Step):
-        steps = [steps]
-    parsed = []
-    try:
-        items = list(steps)
-    except TypeError:
-        raise StepError(f"steps: expected a string or a list of steps, got {type(steps).__name__}") from None
-    for i, item in enumerate(items, 1):
-        if isinstance(item, str):
-            parsed.append(_parse_token(item, i))
-        elif isinstance(item, Step):
-            parsed.append(item)
-        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
-            name, params = item
-            if params is None:
-                parsed.append((name, [], {}))
-            elif isinstance(params, dict):
-                parsed.append((name, [], dict(params)))
-            elif isinstance(params, (list, tuple)):
-                parsed.append((name, list(params), {}))
-            else:
-                parsed.append((name, [params], {}))
-        else:
-            raise StepError(f"steps: item {i} {item!r} is not a step string or a (name, params) pair")
-    if not parsed:
-        raise StepError("steps: no steps given")
-    return parsed
+    return [entry for entry, _ in _parse_entries(steps)]
 
 
-def _plan_one(entry, index: int) -> Step:
+def _step_parameters(canonical: str) -> list[str]:
+    """Parameter names a step of op ``canonical`` accepts (the public function's, minus image/backend/out)."""
+    sig = inspect.signature(_PUBLIC_SIGNATURES[canonical])
+    return [p for p in sig.parameters if p not in _RESERVED]
+
+
+_RESERVED = ("image", "backend", "out")
+
+
+def _plan_one(entry, index: int, label: str) -> Step:
     if isinstance(entry, Step):
         return entry
     name, args, kwargs = entry
+    where = f"steps: step {index} {label!r}"
     known = list(PLANNERS) + list(ALIASES)
-    if ALIASES.get(name, name) not in PLANNERS:
+    canonical = ALIASES.get(name, name)
+    if canonical not in PLANNERS:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise StepError(f"steps: step {index} {name!r}: unknown operation{hint}; known: {', '.join(known)}")
+        raise StepError(f"{where}: unknown operation {name!r}{hint}; known: {', '.join(known)}")
+    accepted = _step_parameters(canonical)
+    for key in kwargs:
+        if key not in accepted and key not in _RESERVED:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise StepError(
+                f"{where}: {canonical} has no parameter {key!r}{hint}; it takes {', '.join(accepted)}"
+            )
     try:
         return plan(name, *args, **kwargs)
     except FastCTError as exc:
-        raise StepError(f"steps: step {index} {name!r}: {exc}") from None
+        raise StepError(f"{where}: {exc}") from None
 
 
 class Pipeline:
@@ -158,7 +202,7 @@ class Pipeline:
     >>> import numpy as np, fastct
     >>> pipe = fastct.Pipeline("erode:3,dilate:3,gaussian:1.1,equalize")
     >>> pipe.halo, pipe.needs_whole_slice, pipe.output_dtype(np.int16)
-    ((7, 7), True, dtype('float32'))
+    ((6, 6), True, dtype('float32'))
     >>> out = pipe(np.zeros((2, 32, 32), np.int16) - 1000, backend="cpu")
     >>> out.shape, out.dtype
     ((2, 32, 32), dtype('float32'))
@@ -167,8 +211,15 @@ class Pipeline:
     def __init__(self, steps=None):
         if isinstance(steps, Pipeline):
             self.steps = list(steps.steps)
-        else:
-            self.steps = [_plan_one(entry, i + 1) for i, entry in enumerate(parse_steps(steps))]
+            self._sources = list(steps._sources)
+            return
+        entries = _parse_entries(steps)
+        self.steps = [_plan_one(entry, i, label) for i, (entry, label) in enumerate(entries, 1)]
+        # (canonical name, args, kwargs) as given, for describe(); None for planned Steps
+        self._sources = [
+            None if isinstance(entry, Step) else (step.name, list(entry[1]), dict(entry[2]))
+            for (entry, _), step in zip(entries, self.steps)
+        ]
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -243,17 +294,44 @@ class Pipeline:
         return data[0] if squeeze else data
 
     def describe(self) -> str:
-        """The pipeline as a step string (canonical names, given parameters)."""
+        """The pipeline as a step string with canonical names.
+
+        Steps given in the step grammar are written back with the parameters
+        as given, so ``Pipeline(pipe.describe())`` plans the same steps.
+        Steps given as planned :class:`~fastct.ops.Step` objects are written
+        from their resolved parameters (arrays such as footprints cannot be
+        written in the grammar).
+
+        Examples
+        --------
+        >>> Pipeline("erode:3,gaussian:0:ksize=5,equalize:dtype=uint8").describe()
+        'erode:3,gaussian_blur:0:ksize=5,equalize_hist:dtype=uint8'
+        """
         parts = []
-        for step in self.steps:
-            args = [f"{k}={_format(v)}" for k, v in step.request.items() if v is not None]
+        for step, source in zip(self.steps, self._sources):
+            if source is None:
+                args = [f"{k}={_format(v)}" for k, v in step.request.items() if v is not None]
+            else:
+                _, pos, kw = source
+                args = [_format(v) for v in pos] + [f"{k}={_format(v)}" for k, v in kw.items()]
             parts.append(":".join([step.name] + args))
         return ",".join(parts)
 
 
 def _format(value) -> str:
-    if isinstance(value, tuple):
-        return "x".join(str(v) for v in value)
+    """A parameter value written in the step grammar."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return "x".join(_format(v) for v in value)
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
     return str(value)
 
 

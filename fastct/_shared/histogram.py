@@ -32,6 +32,23 @@ def resolve_nbins(nbins, dtype) -> int:
     return check_int(nbins, "nbins", low=2, high=1 << 16)
 
 
+#: Most bins a histogram may have (one per value of a 16-bit image).
+MAX_BINS = 1 << 16
+
+
+def check_bin_count(count: int) -> int:
+    """One bin per integer value over a fixed ``value_range`` must stay within :data:`MAX_BINS`.
+
+    (A data range never exceeds it: the widest integer dtype has 16 bits.)
+    """
+    if count > MAX_BINS:
+        raise InvalidArgumentError(
+            f"value_range: one bin per integer value would need {count} bins (at most {MAX_BINS}); "
+            f"narrow the range or pass nbins"
+        )
+    return count
+
+
 def output_maxval(out_dtype) -> float:
     """Top of the output scale: 1.0 for float32, else the integer maximum."""
     out_dtype = np.dtype(out_dtype)

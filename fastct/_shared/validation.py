@@ -42,6 +42,8 @@ def check_dtype(dtype, name: str = "image") -> np.dtype:
     other dtypes that have no meaning as CT intensities.
     """
     dtype = np.dtype(dtype)
+    if dtype.byteorder not in "=|":  # big-endian data (DICOM, FITS...): same values, native order
+        dtype = dtype.newbyteorder("=")
     if dtype in NATIVE_DTYPES or dtype == np.float64:
         return dtype
     if dtype in _ALWAYS_LOSSLESS:
@@ -71,7 +73,12 @@ def as_batch(image, name: str = "image", *, keep_float64: bool = False, check_fi
     """
     if not is_array(image):
         if isinstance(image, (list, tuple)):
-            image = np.asarray(image)
+            try:
+                image = np.asarray(image)
+            except (ValueError, TypeError) as exc:  # ragged nesting
+                raise InvalidArgumentError(
+                    f"{name}: a nested list must be rectangular, of shape (H, W) or (N, H, W) ({exc})"
+                ) from None
         else:
             raise InvalidArgumentError(
                 f"{name}: expected a NumPy or CuPy array of shape (H, W) or (N, H, W), "
@@ -86,7 +93,7 @@ def as_batch(image, name: str = "image", *, keep_float64: bool = False, check_fi
             f"{name}: slices must have at least one row and one column, got shape {tuple(image.shape)}"
         )
     target = compute_dtype(check_dtype(image.dtype, name), keep_float64)
-    if image.dtype in _NARROW_IF_FITS and image.size:
+    if image.dtype.newbyteorder("=") in _NARROW_IF_FITS and image.size:
         info = np.iinfo(target)
         lo, hi = int(image.min()), int(image.max())
         if lo < info.min or hi > info.max:
@@ -130,6 +137,8 @@ def check_out(out, shape: tuple, dtype: np.dtype, like, name: str = "out"):
         raise InvalidArgumentError(f"{name}: expected dtype {np.dtype(dtype)}, got {out.dtype}")
     if not out.flags.c_contiguous:
         raise InvalidArgumentError(f"{name}: must be C-contiguous")
+    if not getattr(out.flags, "writeable", True):
+        raise InvalidArgumentError(f"{name}: is read-only")
     return out
 
 

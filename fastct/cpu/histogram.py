@@ -11,7 +11,7 @@ import numpy as np
 from numba.core import types
 
 from .._shared.borders import border_index_map
-from .._shared.histogram import clahe_clip_count, clahe_tile_geometry, output_maxval
+from .._shared.histogram import check_bin_count, clahe_clip_count, clahe_tile_geometry, output_maxval
 from ._jit import jit, overload, pjit, prange
 
 #: Upper bound on the bytes of per-tile look-up tables held at once by CLAHE.
@@ -70,7 +70,9 @@ def _bin_counts(dtype, ranges, nbins):
     if nbins:
         return np.full(ranges.shape[0], nbins, np.int64)
     # One bin per integer value (nbins == 0 only happens for integer images).
-    return (ranges[:, 1] - ranges[:, 0]).astype(np.int64) + 1
+    counts = (ranges[:, 1] - ranges[:, 0]).astype(np.int64) + 1
+    check_bin_count(int(counts.max()) if counts.size else 1)
+    return counts
 
 
 # --------------------------------------------------------------------------

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared.intensity import BT601, BT601_FIXED, BT601_SHIFT, window_coefficients
+from .._shared.intensity import BT601, BT601_FIXED, BT601_SHIFT, window_terms
 from .._shared.histogram import output_maxval
 from ._jit import pjit, prange
 
 
 def window(batch, out, *, center, width):
-    """DICOM linear VOI window to [0, 1] (float32) or the full uint8/uint16 scale."""
-    scale, offset = window_coefficients(center, width)
-    _window_kernel(batch, out, np.float32(scale), np.float32(offset), np.float32(output_maxval(out.dtype)))
+    """DICOM linear VOI window to [0, 1] (float32) or the full uint8/uint16 scale.
+
+    Evaluated in float64 in the standard's order (see
+    :func:`fastct._shared.intensity.window_terms`): the same bits on every
+    backend, and for integer pixels, center and width exactly the rounded
+    rational value (no output is ever a tie).
+    """
+    shift, divisor = window_terms(center, width)
+    _window_kernel(batch, out, np.float64(shift), np.float64(divisor), np.float64(output_maxval(out.dtype)))
     return out
 
 
@@ -29,7 +35,8 @@ def to_gray(batch, out, *, channel_order):
 
 
 @pjit
-def _window_kernel(src, dst, scale, offset, maxval):
+def _window_kernel(src, dst, shift, divisor, maxval):
+    # y = (x - (c - 0.5)) / (w - 1) + 0.5, clipped: DICOM's formula, in float64.
     n_slices, h, w = src.shape
     integer_out = maxval > 1.0
     for job in prange(n_slices * h):
@@ -38,8 +45,8 @@ def _window_kernel(src, dst, scale, offset, maxval):
         s = src[n, y]
         d = dst[n, y]
         for x in range(w):
-            v = np.float32(s[x]) * scale + offset
-            v = min(max(v, np.float32(0.0)), np.float32(1.0))
+            v = (np.float64(s[x]) - shift) / divisor + 0.5
+            v = min(max(v, 0.0), 1.0)
             if integer_out:
                 v = np.rint(v * maxval)
             d[x] = v
@@ -47,7 +54,7 @@ def _window_kernel(src, dst, scale, offset, maxval):
 
 @pjit
 def _gray_fixed_kernel(src, dst, r, b, wr, wg, wb, shift):
-    # OpenCV's integer rule: (R*4899 + G*9617 + B*1868 + 2**13) >> 14.
+    # OpenCV's integer rule (8- and 16-bit): (R*9798 + G*19235 + B*3735 + 2**14) >> 15.
     n_slices, h, w = dst.shape
     half = 1 << (shift - 1)
     for job in prange(n_slices * h):
