@@ -219,6 +219,7 @@ def plan_gaussian_blur(sigma=1.0, *, ksize=None, truncate=4.0, mode="nearest", c
         (len(taps_y) // 2, len(taps_x) // 2),
         request={"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode},
         out_dtype=_float_output(dtype),
+        float_compute=True,
         bind=bind,
     )
 
@@ -524,10 +525,10 @@ def gaussian_blur(
 
     Notes
     -----
-    Integer images are filtered in exact fixed-point arithmetic (taps with 20
-    fractional bits, int64 sums), so every backend gives identical bits. The
-    result can differ by one grey level from a float64 reference where that
-    reference lands within 2**-20 of a rounding boundary.
+    Integer images are filtered in exact fixed-point arithmetic (taps with 18
+    fractional bits per axis, exact sums), so every backend gives identical
+    bits. The result can differ by one grey level from a float64 reference
+    where that reference lands within about 2**-17 of a rounding boundary.
 
     Examples
     --------
@@ -779,7 +780,7 @@ def to_gray(image, *, channel_order="rgb", backend="auto", out=None):
     -------
     ndarray, shape (H, W) or (N, H, W)
         Same dtype (float64 computed as float32). Integers use OpenCV's
-        14-bit fixed-point weights, so uint8 results equal ``cv2.cvtColor``.
+        15-bit fixed-point weights, so uint8 and uint16 results equal ``cv2.cvtColor``.
 
     Examples
     --------
