@@ -1,10 +1,12 @@
 """Gaussian taps: float taps for float data, fixed-point taps for integers.
 
-Integer images are smoothed with integer (fixed-point) arithmetic so that the
-CPU and the GPU produce bit-identical results: each axis uses taps scaled by
-``2**TAP_BITS`` that sum to exactly ``2**TAP_BITS`` (a constant image stays
-constant), products are accumulated in int64 and the result is rounded half up
-once at the end.
+Integer images are smoothed with exact fixed-point arithmetic so that the
+CPU and the GPU produce bit-identical results: each axis uses integer taps
+scaled by ``2**TAP_BITS`` that sum to exactly ``2**TAP_BITS`` (a constant
+image stays constant), and the result is rounded half up once at the end.
+The sums are integers below 2**52, so they are exact in float64 (as in int64)
+whatever the order of the additions: kernels accumulate in float64, which
+vectorises well on CPUs and runs at full rate on data-centre GPUs.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from ..errors import InvalidArgumentError
 from .validation import as_pair, check_int, check_real
 
 #: Fractional bits of the integer taps, per axis. Two axes give 2*TAP_BITS
-#: fractional bits in the accumulator: |int16| * 2**20 * 2**20 < 2**56 fits int64.
-TAP_BITS = 20
+#: fractional bits in the accumulator: |uint16| < 2**16, so every partial sum
+#: stays below 2**16 * 2**18 * 2**18 = 2**52 and is exact in float64.
+TAP_BITS = 18
+#: Value of 1.0 in a two-axis accumulator.
+FIXED_POINT_SCALE = float(1 << (2 * TAP_BITS))
 
 # OpenCV's fixed tables (``small_gaussian_tab``), used by cv2.getGaussianKernel
 # when sigma <= 0 and ksize <= 9: binomial coefficients up to 7 taps, then a
@@ -95,10 +100,10 @@ def resolve_gaussian(sigma, ksize=None, truncate: float = 4.0):
 
 
 def taps_for_dtype(taps: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float32 taps for float data, fixed-point int64 taps for integers."""
+    """Float32 taps for float data; integer-valued fixed-point taps (as float64) for integers."""
     if np.dtype(dtype).kind == "f":
         return np.ascontiguousarray(taps, dtype=np.float32)
-    return fixed_point_taps(taps)
+    return fixed_point_taps(taps).astype(np.float64)
 
 
 def check_taps_fit(taps: np.ndarray) -> None:

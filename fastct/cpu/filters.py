@@ -1,9 +1,8 @@
 """Linear filters: Gaussian blur, unsharp mask, Laplacian sharpening (CPU twin of ``gpu/filters.py``).
 
-The Gaussian is separable and runs per band of rows: the row pass fills a
-band buffer (with the halo rows the column pass needs), the column pass
-writes the output. Integer images use fixed-point taps and int64
-accumulators (see :mod:`fastct._shared.gaussian`), float images float32.
+The Gaussian is a one-stage chain of :mod:`fastct.cpu.fused` (separable, per
+band of rows). Integer images use exact fixed-point taps accumulated in
+float64 (see :mod:`fastct._shared.gaussian`), float images float32.
 """
 
 from __future__ import annotations
@@ -11,20 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared.borders import border_index_map
-from .._shared.gaussian import TAP_BITS, taps_for_dtype
+from .._shared.fusion import STAGE_LINEAR, ChainStage
 from .._shared.validation import integer_limits
-from ._jit import add_scaled, fill_line, finish, pjit, prange, widen
+from ._jit import add_scaled, fill_line, pjit, prange, widen
+from .fused import run_chain
 
 #: Rows per work item; patchable in tests to make small images cross bands.
 BAND_ROWS = 32
 
 
 def _limits(dtype):
-    """Saturation bounds and fixed-point shift for writing ``dtype``."""
+    """Saturation bounds for writing ``dtype`` (unused for floats)."""
     if np.dtype(dtype).kind == "f":
-        return 0, -1, 1  # unused by float accumulators
+        return 0, -1, 1
     lo, hi = integer_limits(dtype)
-    return 2 * TAP_BITS, lo, hi
+    return 0, lo, hi
 
 
 def _border_cval(cval, mode):
@@ -33,16 +33,9 @@ def _border_cval(cval, mode):
 
 
 def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
-    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns)."""
-    cval = _border_cval(cval, mode)
-    ty = taps_for_dtype(taps_y, out.dtype)
-    tx = taps_for_dtype(taps_x, out.dtype)
-    shift, lo, hi = _limits(out.dtype)
-    n, h, w = batch.shape
-    rows_map = border_index_map(h, len(ty) // 2, len(ty) // 2, mode)
-    cols_map = border_index_map(w, len(tx) // 2, len(tx) // 2, mode)
-    _separable_kernel(batch, out, ty, tx, rows_map, cols_map, tx.dtype.type(cval), shift, lo, hi, BAND_ROWS)
-    return out
+    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain."""
+    stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, _border_cval(cval, mode))
+    return run_chain(batch, out, [stage])
 
 
 def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
@@ -69,45 +62,6 @@ def sharpen(batch, out, *, amount, neighbours, mode, cval):
         batch, out, rows_map, cols_map, acc_type(cval), float(amount), neighbours == 8, lo, hi, BAND_ROWS
     )
     return out
-
-
-@pjit
-def _separable_kernel(src, dst, taps_y, taps_x, rows_map, cols_map, cval, shift, lo, hi, band):
-    n_slices, h, w = src.shape
-    ky, kx = taps_y.shape[0], taps_x.shape[0]
-    ry, rx = ky // 2, kx // 2
-    n_bands = (h + band - 1) // band
-    for job in prange(n_slices * n_bands):
-        n = job // n_bands
-        y0 = (job % n_bands) * band
-        y1 = min(h, y0 + band)
-        n_rows = y1 - y0 + 2 * ry
-        rows = np.empty((n_rows, w), taps_x.dtype)
-        line = np.empty(w + 2 * rx, taps_x.dtype)
-        acc = np.empty(w, taps_y.dtype)
-        for r in range(n_rows):
-            fill_line(src, n, rows_map[y0 + r], cols_map, rx, cval, line)
-            row = rows[r]
-            c = taps_x[0]
-            for x in range(w):
-                row[x] = c * line[x]
-            for t in range(1, kx):
-                c = taps_x[t]
-                for x in range(w):
-                    row[x] += c * line[x + t]
-        for y in range(y1 - y0):
-            c = taps_y[0]
-            first = rows[y]
-            for x in range(w):
-                acc[x] = c * first[x]
-            for t in range(1, ky):
-                c = taps_y[t]
-                src_row = rows[y + t]
-                for x in range(w):
-                    acc[x] += c * src_row[x]
-            res = dst[n, y0 + y]
-            for x in range(w):
-                res[x] = finish(acc[x], shift, lo, hi)
 
 
 @pjit

@@ -1,9 +1,11 @@
 """Grey-scale morphology with flat footprints (CPU twin of ``gpu/morphology.py``).
 
-Full rectangles run separably (a row pass then a column pass, each a running
-min/max); other footprints take the min/max over their offsets. Work is split
-into bands of rows per slice so both small and large batches use every core,
-and each band's rows stay in cache between the two passes.
+Full rectangles run separably as a chain of running min/max stages (see
+:mod:`fastct.cpu.fused`: direct comparisons for small windows, van Herk /
+Gil-Werman for large ones, so the cost hardly depends on the size); opening
+and closing of rectangles are one fused two-stage pass. Other footprints take
+the min/max over their offsets. Work is split into bands of rows per slice so
+both small and large batches use every core.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import numpy as np
 
 from .._shared.borders import border_index_map
 from .._shared.footprints import footprint_offsets, is_rectangle
+from .._shared.fusion import FUSABLE_MODES, STAGE_MAX, STAGE_MIN, ChainStage
 from ._jit import fill_line, pjit, prange
+from .fused import run_chain
 
 #: Rows per work item; patchable in tests to make small images cross bands.
 BAND_ROWS = 32
@@ -30,71 +34,38 @@ def dilate(batch, out, *, footprint, mode, cval):
 
 def opening(batch, out, *, footprint, mode, cval):
     """Opening: erosion then dilation by the same footprint."""
-    tmp = np.empty_like(batch)
-    erode(batch, tmp, footprint=footprint, mode=mode, cval=cval)
-    return dilate(tmp, out, footprint=footprint, mode=mode, cval=cval)
+    return _compose(batch, out, footprint, mode, cval, (STAGE_MIN, STAGE_MAX))
 
 
 def closing(batch, out, *, footprint, mode, cval):
     """Closing: dilation then erosion by the same footprint."""
+    return _compose(batch, out, footprint, mode, cval, (STAGE_MAX, STAGE_MIN))
+
+
+def _compose(batch, out, footprint, mode, cval, kinds):
+    if is_rectangle(footprint) and mode in FUSABLE_MODES:
+        kh, kw = footprint.shape
+        return run_chain(batch, out, [ChainStage(k, kh, kw, None, None, mode, cval) for k in kinds])
     tmp = np.empty_like(batch)
-    dilate(batch, tmp, footprint=footprint, mode=mode, cval=cval)
-    return erode(tmp, out, footprint=footprint, mode=mode, cval=cval)
+    _morph(batch, tmp, footprint, mode, cval, take_max=kinds[0] == STAGE_MAX)
+    return _morph(tmp, out, footprint, mode, cval, take_max=kinds[1] == STAGE_MAX)
 
 
 def _morph(batch, out, footprint, mode, cval, take_max):
-    n, h, w = batch.shape
-    kh, kw = footprint.shape
-    ry, rx = kh // 2, kw // 2
-    rows_map = border_index_map(h, ry, ry, mode)
-    cols_map = border_index_map(w, rx, rx, mode)
     # cval only exists in mode constant (validated there to fit the dtype);
     # elsewhere it is unused and must not be cast (a uint8 cast of -1 raises).
-    cval = batch.dtype.type(cval if mode == "constant" else 0)
+    cval = cval if mode == "constant" else 0
     if is_rectangle(footprint):
-        _rect_kernel(batch, out, kh, kw, rows_map, cols_map, cval, take_max, BAND_ROWS)
-    else:
-        offsets = footprint_offsets(footprint, reflect=take_max)
-        _offsets_kernel(batch, out, offsets, ry, rx, rows_map, cols_map, cval, take_max, BAND_ROWS)
+        kh, kw = footprint.shape
+        kind = STAGE_MAX if take_max else STAGE_MIN
+        return run_chain(batch, out, [ChainStage(kind, kh, kw, None, None, mode, cval)])
+    n, h, w = batch.shape
+    ry, rx = footprint.shape[0] // 2, footprint.shape[1] // 2
+    rows_map = border_index_map(h, ry, ry, mode)
+    cols_map = border_index_map(w, rx, rx, mode)
+    offsets = footprint_offsets(footprint, reflect=take_max)
+    _offsets_kernel(batch, out, offsets, ry, rx, rows_map, cols_map, batch.dtype.type(cval), take_max, BAND_ROWS)
     return out
-
-
-@pjit
-def _rect_kernel(src, dst, kh, kw, rows_map, cols_map, cval, take_max, band):
-    n_slices, h, w = src.shape
-    ry, rx = kh // 2, kw // 2
-    n_bands = (h + band - 1) // band
-    for job in prange(n_slices * n_bands):
-        n = job // n_bands
-        y0 = (job % n_bands) * band
-        y1 = min(h, y0 + band)
-        n_rows = y1 - y0 + 2 * ry
-        rows = np.empty((n_rows, w), src.dtype)
-        line = np.empty(w + 2 * rx, src.dtype)
-        # Row pass: running extreme over kw columns of each extended row.
-        for r in range(n_rows):
-            fill_line(src, n, rows_map[y0 + r], cols_map, rx, cval, line)
-            acc = rows[r]
-            acc[:] = line[0:w]
-            for t in range(1, kw):
-                if take_max:
-                    for x in range(w):
-                        acc[x] = max(acc[x], line[x + t])
-                else:
-                    for x in range(w):
-                        acc[x] = min(acc[x], line[x + t])
-        # Column pass: running extreme over kh rows.
-        for y in range(y1 - y0):
-            res = dst[n, y0 + y]
-            res[:] = rows[y]
-            for t in range(1, kh):
-                src_row = rows[y + t]
-                if take_max:
-                    for x in range(w):
-                        res[x] = max(res[x], src_row[x])
-                else:
-                    for x in range(w):
-                        res[x] = min(res[x], src_row[x])
 
 
 @pjit

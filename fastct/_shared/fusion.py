@@ -1,0 +1,121 @@
+"""Fusion plans: consecutive stencil steps (plus a final equalisation) as one pass.
+
+A :class:`ChainProgram` describes a run of separable stencil stages (running
+min, running max, separable linear filter) as plain arrays, so any backend
+can execute the whole run per band of rows with the intermediate rows kept in
+cache instead of making one full memory pass per step. Fused and unfused
+execution give identical bits: every stage rounds and saturates exactly as the
+stand-alone op does, and borders are applied to each stage's own input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .borders import border_index_map
+from .footprints import is_rectangle
+from .gaussian import FIXED_POINT_SCALE, taps_for_dtype
+
+#: Stage kinds understood by the chain kernels.
+STAGE_MIN, STAGE_MAX, STAGE_LINEAR = 0, 1, 2
+
+#: Border modes whose extension rows lie next to the edge they extend, so a
+#: band of rows has everything it needs. ``wrap`` reads the far edge: unfused.
+FUSABLE_MODES = ("nearest", "reflect", "mirror", "constant")
+
+
+@dataclass(frozen=True)
+class ChainStage:
+    kind: int
+    ky: int
+    kx: int
+    taps_y: np.ndarray | None
+    taps_x: np.ndarray | None
+    mode: str
+    cval: float
+
+
+@dataclass(frozen=True)
+class ChainProgram:
+    """Arrays describing a stage chain for an image of ``shape`` and ``dtype``."""
+
+    kinds: np.ndarray  # (S,) int64
+    ky: np.ndarray  # (S,) int64
+    kx: np.ndarray  # (S,) int64
+    taps_y: np.ndarray  # (S, K) accumulator dtype, zero padded
+    taps_x: np.ndarray  # (S, K)
+    rows_maps: np.ndarray  # (S, H + 2 * row_pad) int64: source row of each extended row
+    cols_maps: np.ndarray  # (S, W + 2 * col_pad)
+    cvals: np.ndarray  # (S,) accumulator dtype
+    row_pad: int
+    col_pad: int
+    scale: float  # multiplier turning a linear accumulator into output units (2**-bits for integers)
+
+    @property
+    def halo(self) -> int:
+        """Rows of context the whole chain reads above and below a band."""
+        return int(sum(k // 2 for k in self.ky))
+
+
+def stages_for_step(step, dtype) -> list[ChainStage] | None:
+    """The chain stages of one planned step, or None if it cannot be fused."""
+    params = step.params
+    mode = params.get("mode")
+    if mode not in FUSABLE_MODES:
+        return None
+    if step.module == "morphology":
+        fp = params["footprint"]
+        if not is_rectangle(fp):
+            return None
+        kh, kw = fp.shape
+        erode = ChainStage(STAGE_MIN, kh, kw, None, None, mode, params["cval"])
+        dilate = ChainStage(STAGE_MAX, kh, kw, None, None, mode, params["cval"])
+        return {"erode": [erode], "dilate": [dilate], "opening": [erode, dilate], "closing": [dilate, erode]}[step.name]
+    if step.name == "gaussian_blur" and step.output_dtype(dtype) == np.dtype(dtype):
+        return [ChainStage(STAGE_LINEAR, len(params["taps_y"]), len(params["taps_x"]), params["taps_y"],
+                           params["taps_x"], mode, params["cval"])]
+    return None
+
+
+def equalize_fusable(step, dtype) -> bool:
+    """True when an equalisation step can be accumulated inside a fused pass."""
+    p = step.params
+    return (
+        step.name == "equalize_hist"
+        and np.dtype(dtype).kind in "iu"
+        and p.get("nbins") is None
+        and step.request.get("mask") is None
+    )
+
+
+def accumulator_dtype(dtype) -> np.dtype:
+    """float64 holds the exact fixed-point sums of integer images; float32 for floats."""
+    return np.dtype(np.float32) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+
+
+def build_program(stages: list[ChainStage], shape: tuple[int, int], dtype) -> ChainProgram:
+    """Turn stages into the arrays a chain kernel runs, for slices of ``shape``."""
+    h, w = shape
+    acc = accumulator_dtype(dtype)
+    n = len(stages)
+    kmax = max(max(s.ky, s.kx) for s in stages)
+    row_pad = max(s.ky // 2 for s in stages)
+    col_pad = max(s.kx // 2 for s in stages)
+    kinds = np.array([s.kind for s in stages], np.int64)
+    ky = np.array([s.ky for s in stages], np.int64)
+    kx = np.array([s.kx for s in stages], np.int64)
+    taps_y = np.zeros((n, kmax), acc)
+    taps_x = np.zeros((n, kmax), acc)
+    rows_maps = np.empty((n, h + 2 * row_pad), np.int64)
+    cols_maps = np.empty((n, w + 2 * col_pad), np.int64)
+    for i, s in enumerate(stages):
+        if s.kind == STAGE_LINEAR:
+            taps_y[i, : s.ky] = taps_for_dtype(s.taps_y, dtype)
+            taps_x[i, : s.kx] = taps_for_dtype(s.taps_x, dtype)
+        rows_maps[i] = border_index_map(h, row_pad, row_pad, s.mode)
+        cols_maps[i] = border_index_map(w, col_pad, col_pad, s.mode)
+    cvals = np.array([s.cval if s.mode == "constant" else 0 for s in stages], acc)
+    scale = 1.0 if np.dtype(dtype).kind == "f" else 1.0 / FIXED_POINT_SCALE
+    return ChainProgram(kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scale)

@@ -1,0 +1,352 @@
+"""Chains of separable stencil stages in one pass per band of rows (CPU).
+
+A chain (see :mod:`fastct._shared.fusion`) is run per ``(slice, band)``: each
+stage computes the rows the next stage needs (the band plus the later
+stages' halo) into small buffers that stay in cache, and only the last stage
+writes the output. A single erode, dilate or Gaussian is a chain of one stage,
+so the stand-alone ops and the fused pipeline share these kernels, and fused
+and unfused results are the same bits.
+
+Running min/max use direct comparisons for small windows and the van Herk /
+Gil-Werman algorithm (three comparisons per pixel whatever the size) for
+large ones. Linear stages accumulate integer images exactly in float64
+(fixed-point taps, see :mod:`fastct._shared.gaussian`) and float images in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.core import types
+
+from .._shared.fusion import STAGE_LINEAR, STAGE_MAX, build_program
+from .._shared.validation import integer_limits
+from ._jit import jit, overload, pjit, prange
+
+#: Rows per work item; patchable in tests to make small images cross bands.
+BAND_ROWS = 32
+#: Windows at least this wide use van Herk / Gil-Werman instead of direct comparisons.
+VHGW_MIN_WINDOW = 9
+
+
+def run_chain(batch, out, stages):
+    """Run ``stages`` (a list of :class:`~fastct._shared.fusion.ChainStage`) over ``batch`` into ``out``."""
+    n, h, w = batch.shape
+    prog = build_program(stages, (h, w), batch.dtype)
+    lo, hi = _limits(out.dtype)
+    _chain_kernel(
+        batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
+        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS,
+    )
+    return out
+
+
+def run_chain_equalize(batch, out, stages, maxval):
+    """Run ``stages`` then equalise each slice, accumulating the histogram in the same pass."""
+    from .histogram import dtype_bins
+
+    n, h, w = batch.shape
+    if stages:
+        prog = build_program(stages, (h, w), batch.dtype)
+    else:  # equalisation alone: an empty chain copies rows
+        prog = build_program_identity((h, w), batch.dtype)
+    lo, hi = _limits(batch.dtype)
+    offset, nbins = dtype_bins(batch.dtype)
+    _chain_equalize_kernel(
+        batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
+        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS, offset, nbins, np.float32(maxval),
+    )
+    return out
+
+
+def build_program_identity(shape, dtype):
+    """A one-stage chain that copies (1x1 running min)."""
+    from .._shared.fusion import STAGE_MIN, ChainStage
+
+    return build_program([ChainStage(STAGE_MIN, 1, 1, None, None, "nearest", 0.0)], shape, dtype)
+
+
+def _limits(dtype):
+    if np.dtype(dtype).kind == "f":
+        return 0, 0
+    return integer_limits(dtype)
+
+
+# ---------------------------------------------------------------------------
+# kernels
+
+
+@pjit
+def _chain_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scale,
+                  lo, hi, band):
+    n_slices, h, w = src.shape
+    n_bands = (h + band - 1) // band
+    for job in prange(n_slices * n_bands):
+        n = job // n_bands
+        y0 = (job % n_bands) * band
+        y1 = min(h, y0 + band)
+        _chain_band(src[n], dst[n], y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
+                    row_pad, col_pad, scale, lo, hi)
+
+
+@pjit
+def _chain_equalize_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad,
+                           col_pad, scale, lo, hi, band, offset, nbins, maxval):
+    n_slices, h, w = src.shape
+    for n in prange(n_slices):
+        tmp = np.empty((h, w), src.dtype)
+        hist = np.zeros(nbins, np.int64)
+        for y0 in range(0, h, band):
+            y1 = min(h, y0 + band)
+            _chain_band(src[n], tmp, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
+                        row_pad, col_pad, scale, lo, hi)
+            # Count the finished rows while they are still in cache.
+            for y in range(y0, y1):
+                row = tmp[y]
+                for x in range(w):
+                    hist[np.int64(row[x]) + offset] += 1
+        lut, vlo, vhi = _lut_from_counts(hist, h * w, maxval)
+        out = dst[n]
+        for y in range(h):
+            row = tmp[y]
+            res = out[y]
+            for x in range(w):
+                res[x] = lut[np.int64(row[x]) + offset - vlo]
+
+
+@jit
+def _lut_from_counts(hist, total, maxval):
+    """Equalisation LUT over the occupied range of a full-range histogram (see histogram.py)."""
+    from_lo = 0
+    while hist[from_lo] == 0:
+        from_lo += 1
+    to_hi = hist.shape[0] - 1
+    while hist[to_hi] == 0:
+        to_hi -= 1
+    lut = equalize_lut(hist[from_lo : to_hi + 1], total, maxval)
+    return lut, from_lo, to_hi
+
+
+@jit
+def _chain_band(img, out, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad,
+                scale, lo, hi):
+    """Rows ``y0:y1`` of the whole chain applied to slice ``img``, written to ``out``."""
+    h, w = img.shape
+    n_stages = kinds.shape[0]
+    halo_after = np.zeros(n_stages, np.int64)
+    total = 0
+    for s in range(n_stages - 1, -1, -1):
+        halo_after[s] = total
+        total += ky[s] // 2
+    max_rows = (y1 - y0) + 2 * total
+    buf_a = np.empty((max_rows, w), img.dtype)
+    buf_b = np.empty((max_rows, w), img.dtype)
+    h_ext = np.empty((max_rows, w), img.dtype)  # row-pass results of min/max stages
+    h_lin = np.empty((max_rows, w), taps_x.dtype)  # row-pass results of linear stages
+    work = np.empty((max_rows, w), img.dtype)  # van Herk suffix rows
+    line_ext = np.empty(w + 2 * col_pad, img.dtype)
+    line_lin = np.empty(w + 2 * col_pad, taps_x.dtype)
+    pre = np.empty(w + 2 * col_pad, img.dtype)
+    suf = np.empty(w + 2 * col_pad, img.dtype)
+    acc = np.empty(w, taps_y.dtype)
+    inp = img
+    in_base = 0
+    for s in range(n_stages):
+        last = s == n_stages - 1
+        olo = max(0, y0 - halo_after[s])
+        ohi = min(h, y1 + halo_after[s])
+        if last:
+            olo, ohi = y0, y1
+            target = out
+            t_base = 0
+        else:
+            target = buf_a if s % 2 == 0 else buf_b
+            t_base = olo
+        _stage(inp, in_base, target, t_base, olo, ohi, kinds[s], ky[s], kx[s], taps_y[s], taps_x[s],
+               rows_maps[s], cols_maps[s], cvals[s], row_pad, col_pad, scale, lo, hi,
+               h_ext, h_lin, work, line_ext, line_lin, pre, suf, acc)
+        inp = target
+        in_base = t_base
+
+
+@jit
+def _stage(inp, in_base, target, t_base, olo, ohi, kind, ky, kx, ty, tx, rmap, cmap, cval, row_pad, col_pad,
+           scale, lo, hi, h_ext, h_lin, work, line_ext, line_lin, pre, suf, acc):
+    w = inp.shape[1]
+    hy = ky // 2
+    hx = kx // 2
+    n_in = (ohi - olo) + 2 * hy
+    c0 = col_pad - hx  # where this stage's column map starts inside the shared map
+    is_max = kind == STAGE_MAX
+    # Row pass: every input row the column pass needs (border rows mapped).
+    for i in range(n_in):
+        m = rmap[olo - hy + i + row_pad]
+        if kind == STAGE_LINEAR:
+            _fill(inp, m - in_base, m < 0, cmap, c0, hx, w, cval, line_lin)
+            _linear_row(line_lin, tx, kx, h_lin[i])
+        else:
+            _fill(inp, m - in_base, m < 0, cmap, c0, hx, w, cval, line_ext)
+            _extreme_row(line_ext[: w + 2 * hx], kx, is_max, h_ext[i], pre, suf)
+    # Column pass.
+    if kind == STAGE_LINEAR:
+        for o in range(olo, ohi):
+            i = o - olo
+            c = ty[0]
+            first = h_lin[i]
+            for x in range(w):
+                acc[x] = c * first[x]
+            for t in range(1, ky):
+                c = ty[t]
+                row = h_lin[i + t]
+                for x in range(w):
+                    acc[x] += c * row[x]
+            store_row(acc, target[o - t_base], scale, lo, hi)
+    elif ky >= VHGW_MIN_WINDOW:
+        _extreme_columns_vhgw(h_ext, work, n_in, ky, is_max, target, olo, ohi, t_base)
+    else:
+        for o in range(olo, ohi):
+            res = target[o - t_base]
+            i = o - olo
+            res[:] = h_ext[i]
+            for t in range(1, ky):
+                row = h_ext[i + t]
+                if is_max:
+                    for x in range(w):
+                        res[x] = max(res[x], row[x])
+                else:
+                    for x in range(w):
+                        res[x] = min(res[x], row[x])
+
+
+@jit
+def _fill(inp, r, outside, cmap, c0, hx, w, cval, line):
+    """Extended input row ``r`` (a constant row when ``outside``) into ``line[0 : w + 2 hx]``."""
+    if outside:
+        for j in range(w + 2 * hx):
+            line[j] = cval
+        return
+    row = inp[r]
+    for j in range(hx):
+        s = cmap[c0 + j]
+        line[j] = row[s] if s >= 0 else cval
+    for x in range(w):
+        line[hx + x] = row[x]
+    for j in range(hx + w, w + 2 * hx):
+        s = cmap[c0 + j]
+        line[j] = row[s] if s >= 0 else cval
+
+
+@jit
+def _linear_row(line, taps, k, res):
+    w = res.shape[0]
+    c = taps[0]
+    for x in range(w):
+        res[x] = c * line[x]
+    for t in range(1, k):
+        c = taps[t]
+        for x in range(w):
+            res[x] += c * line[x + t]
+
+
+@jit
+def _extreme_row(line, k, is_max, res, pre, suf):
+    w = res.shape[0]
+    if k >= VHGW_MIN_WINDOW:
+        _extreme_row_vhgw(line, k, is_max, res, pre, suf)
+        return
+    res[:] = line[0:w]
+    for t in range(1, k):
+        if is_max:
+            for x in range(w):
+                res[x] = max(res[x], line[x + t])
+        else:
+            for x in range(w):
+                res[x] = min(res[x], line[x + t])
+
+
+@jit
+def _extreme_row_vhgw(line, k, is_max, res, pre, suf):
+    """van Herk / Gil-Werman running extreme of width ``k`` over ``line`` (length w + k - 1).
+
+    ``pre[i]``: extreme from i's block start up to i; ``suf[i]``: from i to its block end.
+    """
+    n = line.shape[0]
+    w = res.shape[0]
+    for start in range(0, n, k):
+        end = min(n, start + k)
+        pre[start] = line[start]
+        for i in range(start + 1, end):
+            pre[i] = max(pre[i - 1], line[i]) if is_max else min(pre[i - 1], line[i])
+        suf[end - 1] = line[end - 1]
+        for i in range(end - 2, start - 1, -1):
+            suf[i] = max(suf[i + 1], line[i]) if is_max else min(suf[i + 1], line[i])
+    for x in range(w):
+        a = suf[x]
+        b = pre[x + k - 1]
+        res[x] = max(a, b) if is_max else min(a, b)
+
+
+@jit
+def _extreme_columns_vhgw(rows, work, n_rows, k, is_max, target, olo, ohi, t_base):
+    """van Herk / Gil-Werman down the columns: rows[i] holds input row ``olo - k//2 + i``.
+
+    Block prefixes are built in place in ``rows`` after suffixes are saved in ``work``.
+    """
+    w = rows.shape[1]
+    for start in range(0, n_rows, k):
+        end = min(n_rows, start + k)
+        work[end - 1, :] = rows[end - 1]
+        for i in range(end - 2, start - 1, -1):
+            a = work[i + 1]
+            b = rows[i]
+            dst = work[i]
+            if is_max:
+                for x in range(w):
+                    dst[x] = max(a[x], b[x])
+            else:
+                for x in range(w):
+                    dst[x] = min(a[x], b[x])
+        for i in range(start + 1, end):
+            a = rows[i - 1]
+            b = rows[i]
+            if is_max:
+                for x in range(w):
+                    b[x] = max(a[x], b[x])
+            else:
+                for x in range(w):
+                    b[x] = min(a[x], b[x])
+    for o in range(olo, ohi):
+        i = o - olo
+        a = work[i]
+        b = rows[i + k - 1]
+        res = target[o - t_base]
+        if is_max:
+            for x in range(w):
+                res[x] = max(a[x], b[x])
+        else:
+            for x in range(w):
+                res[x] = min(a[x], b[x])
+
+
+def store_row(acc, res, scale, lo, hi):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(store_row, jit_options={"cache": True})
+def _store_row_overload(acc, res, scale, lo, hi):
+    # Integer outputs: the accumulator holds an exact fixed-point sum; round
+    # half up (floor(acc * 2**-bits + 1/2), exact in float64) and saturate.
+    if isinstance(res.dtype, types.Integer):
+
+        def impl(acc, res, scale, lo, hi):
+            for x in range(res.shape[0]):
+                v = np.floor(acc[x] * scale + 0.5)
+                res[x] = min(max(v, lo), hi)
+
+        return impl
+
+    def impl(acc, res, scale, lo, hi):
+        for x in range(res.shape[0]):
+            res[x] = acc[x] * scale
+
+    return impl
+
