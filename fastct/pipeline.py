@@ -24,6 +24,8 @@ import time
 import numpy as np
 
 from . import backends
+from ._shared.fusion import chain_ok, equalize_fusable, stages_for_step
+from ._shared.histogram import output_maxval
 from ._shared.validation import as_batch, compute_dtype
 from .errors import FastCTError, StepError
 from .ops import _PUBLIC_SIGNATURES, ALIASES, PLANNERS, Step, plan
@@ -196,6 +198,11 @@ class Pipeline:
         Step string or list (see :func:`parse_steps`); default
         :data:`DEFAULT_STEPS`. Every step is validated here, before any data
         is touched; a bad step raises :class:`~fastct.errors.StepError` naming it.
+    fuse : bool, default True
+        Run consecutive rectangular morphology and Gaussian steps, and a final
+        full-resolution equalisation, as one pass per band of rows where the
+        backend supports it. The results are identical either way; ``False``
+        runs (and times) each step on its own.
 
     Examples
     --------
@@ -208,7 +215,8 @@ class Pipeline:
     ((2, 32, 32), dtype('float32'))
     """
 
-    def __init__(self, steps=None):
+    def __init__(self, steps=None, *, fuse: bool = True):
+        self.fuse = bool(fuse)
         if isinstance(steps, Pipeline):
             self.steps = list(steps.steps)
             self._sources = list(steps._sources)
@@ -272,7 +280,12 @@ class Pipeline:
         return self._run(batch, backend, None)
 
     def run_timed(self, batch, backend="auto"):
-        """Like :meth:`run`, also returning ``[(step name, seconds), ...]``."""
+        """Like :meth:`run`, also returning ``[(label, seconds), ...]``.
+
+        The label is the step's name, or the names of fused steps joined by
+        ``+`` (``"erode+dilate+gaussian_blur+equalize_hist"``); build the
+        pipeline with ``fuse=False`` to time every step on its own.
+        """
         timings: list = []
         return self._run(batch, backend, timings), timings
 
@@ -282,16 +295,59 @@ class Pipeline:
         data, squeeze = as_batch(batch, keep_float64=keep64)
         module = backends.get(name, batch)
         sync = getattr(module, "synchronize", None)
-        for step in self.steps:
+        for label, run in self._segments(data.dtype, module):
             start = time.perf_counter()
-            if step.keep_float64 is False and data.dtype == np.float64:
+            if data.dtype == np.float64 and not run.keep_float64:
                 data = data.astype(compute_dtype(data.dtype))
-            data = step.run_batch(module, data)
+            data = run(data)
             if timings is not None:
                 if sync is not None:
                     sync()
-                timings.append((step.name, time.perf_counter() - start))
+                timings.append((label, time.perf_counter() - start))
         return data[0] if squeeze else data
+
+    def _segments(self, dtype, module):
+        """``(label, runner)`` pairs: single steps, or fused runs of steps.
+
+        A fused run is a maximal sequence of steps that
+        :func:`~fastct._shared.fusion.stages_for_step` can express as chain
+        stages (at least two stages, or one followed by a full-resolution
+        equalisation, which is accumulated in the same pass).
+        """
+        steps = self.steps
+        # float64 keeps its dtype through morphology unfused; fusion works in the compute dtypes.
+        fused = getattr(module, "fused", None) if self.fuse and np.dtype(dtype) != np.float64 else None
+        segments = []
+        i = 0
+        dtype = np.dtype(dtype)
+        while i < len(steps):
+            step_dtype = compute_dtype(dtype, steps[i].keep_float64)
+            chain, j = [], i
+            while fused is not None and j < len(steps):
+                stages = stages_for_step(steps[j], step_dtype)
+                if stages is None or not chain_ok(chain + stages):
+                    break
+                chain += stages
+                j += 1
+            equalize = fused is not None and chain and j < len(steps) and equalize_fusable(steps[j], step_dtype)
+            if chain and (len(chain) > 1 or equalize):
+                names = [s.name for s in steps[i : j + (1 if equalize else 0)]]
+                if equalize:
+                    eq = steps[j]
+                    out_dtype = eq.output_dtype(step_dtype)
+                    j += 1
+                    runner = _FusedRun(fused.run_chain_equalize, chain, out_dtype, eq)
+                else:
+                    runner = _FusedRun(fused.run_chain, chain, step_dtype, None)
+                segments.append(("+".join(names), runner))
+                dtype = runner.out_dtype
+                i = j
+                continue
+            step = steps[i]
+            segments.append((step.name, _StepRun(step, module)))
+            dtype = step.output_dtype(dtype)
+            i += 1
+        return segments
 
     def describe(self) -> str:
         """The pipeline as a step string with canonical names.
@@ -333,6 +389,36 @@ def _format(value) -> str:
     if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
+
+
+class _StepRun:
+    """Runs one planned step on a validated batch."""
+
+    def __init__(self, step, module):
+        self.step, self.module = step, module
+        self.keep_float64 = step.keep_float64
+
+    def __call__(self, data):
+        return self.step.run_batch(self.module, data)
+
+
+class _FusedRun:
+    """Runs a fused chain (and optionally the equalisation it ends with)."""
+
+    keep_float64 = False
+
+    def __init__(self, kernel, stages, out_dtype, equalize_step):
+        self.kernel, self.stages, self.equalize = kernel, stages, equalize_step
+        self.out_dtype = np.dtype(out_dtype)
+
+    def __call__(self, data):
+        xp = np if isinstance(data, np.ndarray) else __import__("cupy")
+        out = xp.empty(data.shape, self.out_dtype)
+        if data.shape[0] == 0:
+            return out
+        if self.equalize is None:
+            return self.kernel(data, out, self.stages)
+        return self.kernel(data, out, self.stages, output_maxval(self.out_dtype))
 
 
 def process(batch, steps=None, backend="auto"):

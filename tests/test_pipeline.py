@@ -278,12 +278,16 @@ def test_pipeline_copy_and_process_accepts_pipeline(rng):
 
 
 def test_pipeline_run_timed(backend, rng):
-    pipe = fastct.Pipeline("erode:3,dilate:3,gaussian:0:ksize=5,equalize")
+    pipe = fastct.Pipeline("erode:3,dilate:3,gaussian:0:ksize=5,equalize", fuse=False)
     batch = random_image(rng, (2, 30, 30), np.int16)
     result, timings = pipe.run_timed(on_backend(batch, backend), backend=backend)
     np.testing.assert_array_equal(to_numpy(result), to_numpy(pipe.run(on_backend(batch, backend), backend=backend)))
     assert [name for name, _ in timings] == ["erode", "dilate", "gaussian_blur", "equalize_hist"]
     assert all(isinstance(t, float) and 0.0 <= t < 60.0 for _, t in timings)
+    if backend == "cpu":  # the CPU backend fuses the whole chain into one timed pass
+        fused, fused_timings = fastct.Pipeline(pipe).run_timed(batch, backend="cpu")
+        assert [name for name, _ in fused_timings] == ["erode+dilate+gaussian_blur+equalize_hist"]
+        np.testing.assert_array_equal(fused, to_numpy(result))
 
 
 def test_pipeline_slice_and_empty_batch(backend, rng):

@@ -60,11 +60,13 @@ class ChainProgram:
 
 
 def stages_for_step(step, dtype) -> list[ChainStage] | None:
-    """The chain stages of one planned step, or None if it cannot be fused."""
+    """The chain stages of one planned step, or None if it is no separable stencil.
+
+    Any border mode is returned; only a chain's first stage may read outside
+    the band with a mode not in :data:`FUSABLE_MODES` (see :func:`chain_ok`).
+    """
     params = step.params
     mode = params.get("mode")
-    if mode not in FUSABLE_MODES:
-        return None
     if step.module == "morphology":
         fp = params["footprint"]
         if not is_rectangle(fp):
@@ -77,6 +79,11 @@ def stages_for_step(step, dtype) -> list[ChainStage] | None:
         return [ChainStage(STAGE_LINEAR, len(params["taps_y"]), len(params["taps_x"]), params["taps_y"],
                            params["taps_x"], mode, params["cval"])]
     return None
+
+
+def chain_ok(stages: list[ChainStage]) -> bool:
+    """True when every stage after the first has a mode that stays near its edge."""
+    return all(s.mode in FUSABLE_MODES for s in stages[1:])
 
 
 def equalize_fusable(step, dtype) -> bool:

@@ -20,7 +20,8 @@ from numba.core import types
 
 from .._shared.fusion import STAGE_LINEAR, STAGE_MAX, build_program
 from .._shared.validation import integer_limits
-from ._jit import jit, overload, pjit, prange
+from ._jit import jit, numba, overload, pjit, prange
+from .histogram import apply_lut, dtype_bins, occupied_lut
 
 #: Rows per work item; patchable in tests to make small images cross bands.
 BAND_ROWS = 32
@@ -33,36 +34,31 @@ def run_chain(batch, out, stages):
     n, h, w = batch.shape
     prog = build_program(stages, (h, w), batch.dtype)
     lo, hi = _limits(out.dtype)
+    jobs = n * -(-h // BAND_ROWS)
     _chain_kernel(
         batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
-        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS,
+        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS, _chunks(jobs),
     )
     return out
 
 
 def run_chain_equalize(batch, out, stages, maxval):
     """Run ``stages`` then equalise each slice, accumulating the histogram in the same pass."""
-    from .histogram import dtype_bins
-
     n, h, w = batch.shape
-    if stages:
-        prog = build_program(stages, (h, w), batch.dtype)
-    else:  # equalisation alone: an empty chain copies rows
-        prog = build_program_identity((h, w), batch.dtype)
+    prog = build_program(stages, (h, w), batch.dtype)
     lo, hi = _limits(batch.dtype)
-    offset, nbins = dtype_bins(batch.dtype)
+    offset, size = dtype_bins(batch.dtype)
     _chain_equalize_kernel(
         batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
-        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS, offset, nbins, np.float32(maxval),
+        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS, offset, size, np.float32(maxval),
+        _chunks(n),
     )
     return out
 
 
-def build_program_identity(shape, dtype):
-    """A one-stage chain that copies (1x1 running min)."""
-    from .._shared.fusion import STAGE_MIN, ChainStage
-
-    return build_program([ChainStage(STAGE_MIN, 1, 1, None, None, "nearest", 0.0)], shape, dtype)
+def _chunks(jobs: int) -> int:
+    """Work chunks: a few per thread for balance; each allocates its scratch buffers once."""
+    return max(1, min(jobs, 4 * numba.get_num_threads()))
 
 
 def _limits(dtype):
@@ -77,83 +73,82 @@ def _limits(dtype):
 
 @pjit
 def _chain_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scale,
-                  lo, hi, band):
+                  lo, hi, band, n_chunks):
     n_slices, h, w = src.shape
     n_bands = (h + band - 1) // band
-    for job in prange(n_slices * n_bands):
-        n = job // n_bands
-        y0 = (job % n_bands) * band
-        y1 = min(h, y0 + band)
-        _chain_band(src[n], dst[n], y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
-                    row_pad, col_pad, scale, lo, hi)
+    jobs = n_slices * n_bands
+    for c in prange(n_chunks):
+        scratch = _scratch(src, taps_x, taps_y, ky, band, col_pad)
+        for job in range(c * jobs // n_chunks, (c + 1) * jobs // n_chunks):
+            n = job // n_bands
+            y0 = (job % n_bands) * band
+            y1 = min(h, y0 + band)
+            _chain_band(src[n], dst[n], y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
+                        row_pad, col_pad, scale, lo, hi, scratch)
 
 
 @pjit
 def _chain_equalize_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad,
-                           col_pad, scale, lo, hi, band, offset, nbins, maxval):
+                           col_pad, scale, lo, hi, band, offset, size, maxval, n_chunks):
     n_slices, h, w = src.shape
-    for n in prange(n_slices):
-        tmp = np.empty((h, w), src.dtype)
-        hist = np.zeros(nbins, np.int64)
-        for y0 in range(0, h, band):
-            y1 = min(h, y0 + band)
-            _chain_band(src[n], tmp, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
-                        row_pad, col_pad, scale, lo, hi)
-            # Count the finished rows while they are still in cache.
-            for y in range(y0, y1):
-                row = tmp[y]
-                for x in range(w):
-                    hist[np.int64(row[x]) + offset] += 1
-        lut, vlo, vhi = _lut_from_counts(hist, h * w, maxval)
-        out = dst[n]
-        for y in range(h):
-            row = tmp[y]
-            res = out[y]
-            for x in range(w):
-                res[x] = lut[np.int64(row[x]) + offset - vlo]
+    for c in prange(n_chunks):
+        scratch = _scratch(src, taps_x, taps_y, ky, band, col_pad)
+        tmp = np.empty((h, w), src.dtype)  # one slice per chunk, not per batch
+        hist = np.empty(size, np.int32)
+        for n in range(c * n_slices // n_chunks, (c + 1) * n_slices // n_chunks):
+            hist[:] = 0
+            for y0 in range(0, h, band):
+                y1 = min(h, y0 + band)
+                _chain_band(src[n], tmp, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
+                            row_pad, col_pad, scale, lo, hi, scratch)
+                # Count the finished rows while they are still in cache.
+                for y in range(y0, y1):
+                    row = tmp[y]
+                    for x in range(w):
+                        hist[np.int64(row[x]) + offset] += 1
+            lut, lo_bin = occupied_lut(hist, h * w, maxval)
+            apply_lut(tmp, lut, offset - lo_bin, dst[n])
 
 
 @jit
-def _lut_from_counts(hist, total, maxval):
-    """Equalisation LUT over the occupied range of a full-range histogram (see histogram.py)."""
-    from_lo = 0
-    while hist[from_lo] == 0:
-        from_lo += 1
-    to_hi = hist.shape[0] - 1
-    while hist[to_hi] == 0:
-        to_hi -= 1
-    lut = equalize_lut(hist[from_lo : to_hi + 1], total, maxval)
-    return lut, from_lo, to_hi
+def _scratch(src, taps_x, taps_y, ky, band, col_pad):
+    """Per-chunk buffers, sized for a band plus the whole chain's halo."""
+    w = src.shape[2]
+    total = 0
+    for s in range(ky.shape[0]):
+        total += ky[s] // 2
+    rows = band + 2 * total
+    return (
+        np.empty((rows, w), src.dtype),  # stage output A
+        np.empty((rows, w), src.dtype),  # stage output B
+        np.empty((rows, w), src.dtype),  # row-pass results of min/max stages
+        np.empty((rows, w), taps_x.dtype),  # row-pass results of linear stages
+        np.empty((rows, w), src.dtype),  # van Herk column suffixes
+        np.empty(w + 2 * col_pad, src.dtype),  # extended row (min/max)
+        np.empty(w + 2 * col_pad, taps_x.dtype),  # extended row (linear)
+        np.empty(w + 2 * col_pad, src.dtype),  # van Herk row prefixes
+        np.empty(w + 2 * col_pad, src.dtype),  # van Herk row suffixes
+        np.empty(w, taps_y.dtype),  # column accumulator
+    )
 
 
 @jit
 def _chain_band(img, out, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad,
-                scale, lo, hi):
+                scale, lo, hi, scratch):
     """Rows ``y0:y1`` of the whole chain applied to slice ``img``, written to ``out``."""
     h, w = img.shape
+    buf_a, buf_b, h_ext, h_lin, work, line_ext, line_lin, pre, suf, acc = scratch
     n_stages = kinds.shape[0]
-    halo_after = np.zeros(n_stages, np.int64)
-    total = 0
-    for s in range(n_stages - 1, -1, -1):
-        halo_after[s] = total
-        total += ky[s] // 2
-    max_rows = (y1 - y0) + 2 * total
-    buf_a = np.empty((max_rows, w), img.dtype)
-    buf_b = np.empty((max_rows, w), img.dtype)
-    h_ext = np.empty((max_rows, w), img.dtype)  # row-pass results of min/max stages
-    h_lin = np.empty((max_rows, w), taps_x.dtype)  # row-pass results of linear stages
-    work = np.empty((max_rows, w), img.dtype)  # van Herk suffix rows
-    line_ext = np.empty(w + 2 * col_pad, img.dtype)
-    line_lin = np.empty(w + 2 * col_pad, taps_x.dtype)
-    pre = np.empty(w + 2 * col_pad, img.dtype)
-    suf = np.empty(w + 2 * col_pad, img.dtype)
-    acc = np.empty(w, taps_y.dtype)
+    halo_after = 0
+    for s in range(n_stages):
+        halo_after += ky[s] // 2
     inp = img
     in_base = 0
     for s in range(n_stages):
+        halo_after -= ky[s] // 2  # rows still needed by the stages after this one
         last = s == n_stages - 1
-        olo = max(0, y0 - halo_after[s])
-        ohi = min(h, y1 + halo_after[s])
+        olo = max(0, y0 - halo_after)
+        ohi = min(h, y1 + halo_after)
         if last:
             olo, ohi = y0, y1
             target = out
@@ -206,7 +201,7 @@ def _stage(inp, in_base, target, t_base, olo, ohi, kind, ky, kx, ty, tx, rmap, c
         for o in range(olo, ohi):
             res = target[o - t_base]
             i = o - olo
-            res[:] = h_ext[i]
+            _copy(h_ext[i], res)
             for t in range(1, ky):
                 row = h_ext[i + t]
                 if is_max:
@@ -228,11 +223,19 @@ def _fill(inp, r, outside, cmap, c0, hx, w, cval, line):
     for j in range(hx):
         s = cmap[c0 + j]
         line[j] = row[s] if s >= 0 else cval
-    for x in range(w):
-        line[hx + x] = row[x]
+    # Index through a view with the bare loop variable: numba can then prove
+    # the index is non-negative, skips wraparound checks and vectorises.
+    _copy(row, line[hx : hx + w])
     for j in range(hx + w, w + 2 * hx):
         s = cmap[c0 + j]
         line[j] = row[s] if s >= 0 else cval
+
+
+@jit
+def _copy(src, dst):
+    """``dst[:] = src[:len(dst)]`` as a plain loop (numba's slice assignment is much slower)."""
+    for x in range(dst.shape[0]):
+        dst[x] = src[x]
 
 
 @jit
@@ -243,8 +246,9 @@ def _linear_row(line, taps, k, res):
         res[x] = c * line[x]
     for t in range(1, k):
         c = taps[t]
+        seg = line[t : t + w]
         for x in range(w):
-            res[x] += c * line[x + t]
+            res[x] += c * seg[x]
 
 
 @jit
@@ -253,14 +257,15 @@ def _extreme_row(line, k, is_max, res, pre, suf):
     if k >= VHGW_MIN_WINDOW:
         _extreme_row_vhgw(line, k, is_max, res, pre, suf)
         return
-    res[:] = line[0:w]
+    _copy(line, res)
     for t in range(1, k):
+        seg = line[t : t + w]
         if is_max:
             for x in range(w):
-                res[x] = max(res[x], line[x + t])
+                res[x] = max(res[x], seg[x])
         else:
             for x in range(w):
-                res[x] = min(res[x], line[x + t])
+                res[x] = min(res[x], seg[x])
 
 
 @jit
@@ -279,10 +284,13 @@ def _extreme_row_vhgw(line, k, is_max, res, pre, suf):
         suf[end - 1] = line[end - 1]
         for i in range(end - 2, start - 1, -1):
             suf[i] = max(suf[i + 1], line[i]) if is_max else min(suf[i + 1], line[i])
-    for x in range(w):
-        a = suf[x]
-        b = pre[x + k - 1]
-        res[x] = max(a, b) if is_max else min(a, b)
+    late = pre[k - 1 : k - 1 + w]
+    if is_max:
+        for x in range(w):
+            res[x] = max(suf[x], late[x])
+    else:
+        for x in range(w):
+            res[x] = min(suf[x], late[x])
 
 
 @jit
@@ -294,7 +302,7 @@ def _extreme_columns_vhgw(rows, work, n_rows, k, is_max, target, olo, ohi, t_bas
     w = rows.shape[1]
     for start in range(0, n_rows, k):
         end = min(n_rows, start + k)
-        work[end - 1, :] = rows[end - 1]
+        _copy(rows[end - 1], work[end - 1])
         for i in range(end - 2, start - 1, -1):
             a = work[i + 1]
             b = rows[i]

@@ -24,11 +24,24 @@ CLAHE_LUT_BYTES = 64 << 20
 
 def equalize_hist(batch, out, *, nbins, mask):
     """Global equalisation per slice; ``mask`` (uint8, (N|1, H, W)) selects counted pixels."""
+    maxval = np.float32(output_maxval(out.dtype))
+    if mask is None and nbins == 0:
+        # Integers at full resolution: count over the dtype's whole range in
+        # one pass (the occupied range is read off the histogram), then map.
+        offset, size = dtype_bins(batch.dtype)
+        _equalize_full_range_kernel(batch, offset, size, maxval, out)
+        return out
     has_mask = mask is not None
     if mask is None:
         mask = np.zeros((1, 1, 1), np.uint8)
-    _equalize_kernel(batch, mask, has_mask, nbins, np.float32(output_maxval(out.dtype)), out)
+    _equalize_kernel(batch, mask, has_mask, nbins, maxval, out)
     return out
+
+
+def dtype_bins(dtype):
+    """(offset, size) of a histogram with one bin per value of an 8/16-bit integer dtype."""
+    info = np.iinfo(dtype)
+    return -int(info.min), int(info.max) - int(info.min) + 1
 
 
 def clahe(batch, out, *, clip_limit, tiles, nbins, value_range):
@@ -156,15 +169,7 @@ def _equalize_slice(img, m, has_mask, nbins, maxval, out):
             if has_mask and m[y, x] == 0:
                 continue
             hist[bin_index(img[y, x], lo, hi, nbins, nb)] += 1
-    # OpenCV's rule: the lowest occupied bin maps to 0, the top to maxval.
-    h0 = hist[0]
-    den = total - h0
-    lut = np.zeros(nb, np.float32)
-    cum = 0
-    for b in range(nb):
-        cum += hist[b]
-        if den > 0:
-            lut[b] = _lut_value(cum - h0, den, maxval)
+    lut = equalize_lut(hist, total, maxval)
     for y in range(h):
         for x in range(w):
             v = img[y, x]
@@ -174,6 +179,62 @@ def _equalize_slice(img, m, has_mask, nbins, maxval, out):
                 out[y, x] = maxval
             else:
                 out[y, x] = lut[bin_index(v, lo, hi, nbins, nb)]
+
+
+@jit
+def equalize_lut(hist, total, maxval):
+    """Look-up table of a histogram whose first bin is occupied (OpenCV's rule).
+
+    The lowest occupied bin maps to 0 and the top to ``maxval``; a histogram
+    with a single occupied bin maps everything to 0.
+    """
+    nb = hist.shape[0]
+    h0 = hist[0]
+    den = total - h0
+    lut = np.zeros(nb, np.float32)
+    cum = 0
+    for b in range(nb):
+        cum += hist[b]
+        if den > 0:
+            lut[b] = _lut_value(cum - h0, den, maxval)
+    return lut
+
+
+@jit
+def occupied_lut(hist, total, maxval):
+    """``(lut, lo_bin)`` of a full-range histogram: the LUT covers bins lo_bin..hi_bin."""
+    lo = 0
+    while hist[lo] == 0:
+        lo += 1
+    hi = hist.shape[0] - 1
+    while hist[hi] == 0:
+        hi -= 1
+    return equalize_lut(hist[lo : hi + 1], total, maxval), lo
+
+
+@pjit
+def _equalize_full_range_kernel(src, offset, size, maxval, dst):
+    n_slices, h, w = src.shape
+    for n in prange(n_slices):
+        img = src[n]
+        hist = np.zeros(size, np.int32)
+        for y in range(h):
+            row = img[y]
+            for x in range(w):
+                hist[np.int64(row[x]) + offset] += 1
+        lut, lo = occupied_lut(hist, h * w, maxval)
+        apply_lut(img, lut, offset - lo, dst[n])
+
+
+@jit
+def apply_lut(img, lut, shift, out):
+    """``out = lut[img + shift]`` for an integer slice whose values all have entries."""
+    h, w = img.shape
+    for y in range(h):
+        row = img[y]
+        res = out[y]
+        for x in range(w):
+            res[x] = lut[np.int64(row[x]) + shift]
 
 
 @pjit

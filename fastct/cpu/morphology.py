@@ -14,7 +14,7 @@ import numpy as np
 
 from .._shared.borders import border_index_map
 from .._shared.footprints import footprint_offsets, is_rectangle
-from .._shared.fusion import FUSABLE_MODES, STAGE_MAX, STAGE_MIN, ChainStage
+from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, chain_ok
 from ._jit import fill_line, pjit, prange
 from .fused import run_chain
 
@@ -43,9 +43,10 @@ def closing(batch, out, *, footprint, mode, cval):
 
 
 def _compose(batch, out, footprint, mode, cval, kinds):
-    if is_rectangle(footprint) and mode in FUSABLE_MODES:
-        kh, kw = footprint.shape
-        return run_chain(batch, out, [ChainStage(k, kh, kw, None, None, mode, cval) for k in kinds])
+    kh, kw = footprint.shape
+    stages = [ChainStage(k, kh, kw, None, None, mode, cval) for k in kinds]
+    if is_rectangle(footprint) and chain_ok(stages):
+        return run_chain(batch, out, stages)
     tmp = np.empty_like(batch)
     _morph(batch, tmp, footprint, mode, cval, take_max=kinds[0] == STAGE_MAX)
     return _morph(tmp, out, footprint, mode, cval, take_max=kinds[1] == STAGE_MAX)
@@ -84,7 +85,9 @@ def _offsets_kernel(src, dst, offsets, ry, rx, rows_map, cols_map, cval, take_ma
         for y in range(y1 - y0):
             res = dst[n, y0 + y]
             dy, dx = offsets[0, 0], offsets[0, 1]
-            res[:] = padded[y + ry + dy, rx + dx : rx + dx + w]
+            first = padded[y + ry + dy]
+            for x in range(w):
+                res[x] = first[rx + dx + x]
             for k in range(1, n_off):
                 dy, dx = offsets[k, 0], offsets[k, 1]
                 src_row = padded[y + ry + dy]
