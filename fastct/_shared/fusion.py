@@ -16,7 +16,7 @@ import numpy as np
 
 from .borders import border_index_map
 from .footprints import is_rectangle
-from .gaussian import FIXED_POINT_SCALE, taps_for_dtype
+from .gaussian import TAP_BITS, fixed_point_taps
 
 #: Stage kinds understood by the chain kernels.
 STAGE_MIN, STAGE_MAX, STAGE_LINEAR = 0, 1, 2
@@ -51,7 +51,7 @@ class ChainProgram:
     cvals: np.ndarray  # (S,) accumulator dtype
     row_pad: int
     col_pad: int
-    scale: float  # multiplier turning a linear accumulator into output units (2**-bits for integers)
+    scales: np.ndarray  # (S,) multiplier turning a linear sum into output units (2**-bits for integers)
 
     @property
     def halo(self) -> int:
@@ -97,16 +97,57 @@ def equalize_fusable(step, dtype) -> bool:
     )
 
 
-def accumulator_dtype(dtype) -> np.dtype:
-    """float64 holds the exact fixed-point sums of integer images; float32 for floats."""
-    return np.dtype(np.float32) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+def reduced_fixed_point(taps: np.ndarray) -> tuple[np.ndarray, int]:
+    """Fixed-point taps with as few fractional bits as represent them exactly.
+
+    OpenCV's small kernels (1-4-6-4-1 / 16 ...) are dyadic: dividing the
+    ``TAP_BITS`` integer taps by their largest common power of two changes
+    nothing in the result (the same fraction is rounded) but keeps sums small.
+
+    Examples
+    --------
+    >>> q, bits = reduced_fixed_point(np.array([1, 4, 6, 4, 1]) / 16)
+    >>> q.tolist(), bits
+    ([1, 4, 6, 4, 1], 4)
+    """
+    q = fixed_point_taps(np.asarray(taps, np.float64))
+    bits = TAP_BITS
+    while bits > 0 and not np.any(q & 1):
+        q >>= 1
+        bits -= 1
+    return q, bits
+
+
+def accumulator_dtype(dtype, frac_bits: int = TAP_BITS) -> np.dtype:
+    """Where a chain's linear sums are exact: float32 if they stay below 2**24, else float64.
+
+    Float images accumulate in float32. Integer images hold integer sums of
+    at most ``max|x| * 2**frac_bits`` (plus the rounding half), exact in float32
+    below 2**24 and in float64 below 2**53 (guaranteed by ``TAP_BITS``).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.dtype(np.float32)
+    info = np.iinfo(dtype)
+    peak = max(abs(int(info.min)), int(info.max))
+    if peak * (1 << frac_bits) + (1 << max(frac_bits - 1, 0)) < (1 << 24):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
 
 
 def build_program(stages: list[ChainStage], shape: tuple[int, int], dtype) -> ChainProgram:
     """Turn stages into the arrays a chain kernel runs, for slices of ``shape``."""
     h, w = shape
-    acc = accumulator_dtype(dtype)
+    dtype = np.dtype(dtype)
     n = len(stages)
+    integer = dtype.kind in "iu"
+    fixed = {}  # stage index -> (taps_y, taps_x, fractional bits of the two-axis sum)
+    for i, s in enumerate(stages):
+        if s.kind == STAGE_LINEAR and integer:
+            qy, by = reduced_fixed_point(s.taps_y)
+            qx, bx = reduced_fixed_point(s.taps_x)
+            fixed[i] = (qy, qx, by + bx)
+    acc = accumulator_dtype(dtype, max((f[2] for f in fixed.values()), default=0))
     kmax = max(max(s.ky, s.kx) for s in stages)
     row_pad = max(s.ky // 2 for s in stages)
     col_pad = max(s.kx // 2 for s in stages)
@@ -115,14 +156,20 @@ def build_program(stages: list[ChainStage], shape: tuple[int, int], dtype) -> Ch
     kx = np.array([s.kx for s in stages], np.int64)
     taps_y = np.zeros((n, kmax), acc)
     taps_x = np.zeros((n, kmax), acc)
+    scales = np.ones(n, np.float64)
     rows_maps = np.empty((n, h + 2 * row_pad), np.int64)
     cols_maps = np.empty((n, w + 2 * col_pad), np.int64)
     for i, s in enumerate(stages):
-        if s.kind == STAGE_LINEAR:
-            taps_y[i, : s.ky] = taps_for_dtype(s.taps_y, dtype)
-            taps_x[i, : s.kx] = taps_for_dtype(s.taps_x, dtype)
+        if i in fixed:
+            qy, qx, bits = fixed[i]
+            taps_y[i, : s.ky] = qy
+            taps_x[i, : s.kx] = qx
+            scales[i] = 2.0**-bits
+        elif s.kind == STAGE_LINEAR:
+            taps_y[i, : s.ky] = s.taps_y
+            taps_x[i, : s.kx] = s.taps_x
         rows_maps[i] = border_index_map(h, row_pad, row_pad, s.mode)
         cols_maps[i] = border_index_map(w, col_pad, col_pad, s.mode)
     cvals = np.array([s.cval if s.mode == "constant" else 0 for s in stages], acc)
-    scale = 1.0 if np.dtype(dtype).kind == "f" else 1.0 / FIXED_POINT_SCALE
-    return ChainProgram(kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scale)
+    return ChainProgram(kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad,
+                        scales.astype(acc))

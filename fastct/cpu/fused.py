@@ -37,7 +37,7 @@ def run_chain(batch, out, stages):
     jobs = n * -(-h // BAND_ROWS)
     _chain_kernel(
         batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
-        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS, _chunks(jobs),
+        prog.cvals, prog.row_pad, prog.col_pad, prog.scales, lo, hi, BAND_ROWS, _chunks(jobs),
     )
     return out
 
@@ -50,7 +50,7 @@ def run_chain_equalize(batch, out, stages, maxval):
     offset, size = dtype_bins(batch.dtype)
     _chain_equalize_kernel(
         batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
-        prog.cvals, prog.row_pad, prog.col_pad, prog.scale, lo, hi, BAND_ROWS, offset, size, np.float32(maxval),
+        prog.cvals, prog.row_pad, prog.col_pad, prog.scales, lo, hi, BAND_ROWS, offset, size, np.float32(maxval),
         _chunks(n),
     )
     return out
@@ -72,7 +72,7 @@ def _limits(dtype):
 
 
 @pjit
-def _chain_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scale,
+def _chain_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scales,
                   lo, hi, band, n_chunks):
     n_slices, h, w = src.shape
     n_bands = (h + band - 1) // band
@@ -84,12 +84,12 @@ def _chain_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps,
             y0 = (job % n_bands) * band
             y1 = min(h, y0 + band)
             _chain_band(src[n], dst[n], y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
-                        row_pad, col_pad, scale, lo, hi, scratch)
+                        row_pad, col_pad, scales, lo, hi, scratch)
 
 
 @pjit
 def _chain_equalize_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad,
-                           col_pad, scale, lo, hi, band, offset, size, maxval, n_chunks):
+                           col_pad, scales, lo, hi, band, offset, size, maxval, n_chunks):
     n_slices, h, w = src.shape
     for c in prange(n_chunks):
         scratch = _scratch(src, taps_x, taps_y, ky, band, col_pad)
@@ -100,7 +100,7 @@ def _chain_equalize_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, c
             for y0 in range(0, h, band):
                 y1 = min(h, y0 + band)
                 _chain_band(src[n], tmp, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
-                            row_pad, col_pad, scale, lo, hi, scratch)
+                            row_pad, col_pad, scales, lo, hi, scratch)
                 # Count the finished rows while they are still in cache.
                 for y in range(y0, y1):
                     row = tmp[y]
@@ -134,7 +134,7 @@ def _scratch(src, taps_x, taps_y, ky, band, col_pad):
 
 @jit
 def _chain_band(img, out, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad,
-                scale, lo, hi, scratch):
+                scales, lo, hi, scratch):
     """Rows ``y0:y1`` of the whole chain applied to slice ``img``, written to ``out``."""
     h, w = img.shape
     buf_a, buf_b, h_ext, h_lin, work, line_ext, line_lin, pre, suf, acc = scratch
@@ -157,7 +157,7 @@ def _chain_band(img, out, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols
             target = buf_a if s % 2 == 0 else buf_b
             t_base = olo
         _stage(inp, in_base, target, t_base, olo, ohi, kinds[s], ky[s], kx[s], taps_y[s], taps_x[s],
-               rows_maps[s], cols_maps[s], cvals[s], row_pad, col_pad, scale, lo, hi,
+               rows_maps[s], cols_maps[s], cvals[s], row_pad, col_pad, scales[s], lo, hi,
                h_ext, h_lin, work, line_ext, line_lin, pre, suf, acc)
         inp = target
         in_base = t_base
@@ -184,16 +184,7 @@ def _stage(inp, in_base, target, t_base, olo, ohi, kind, ky, kx, ty, tx, rmap, c
     # Column pass.
     if kind == STAGE_LINEAR:
         for o in range(olo, ohi):
-            i = o - olo
-            c = ty[0]
-            first = h_lin[i]
-            for x in range(w):
-                acc[x] = c * first[x]
-            for t in range(1, ky):
-                c = ty[t]
-                row = h_lin[i + t]
-                for x in range(w):
-                    acc[x] += c * row[x]
+            _linear_column(h_lin, o - olo, ty, ky, acc)
             store_row(acc, target[o - t_base], scale, lo, hi)
     elif ky >= VHGW_MIN_WINDOW:
         _extreme_columns_vhgw(h_ext, work, n_in, ky, is_max, target, olo, ohi, t_base)
@@ -201,6 +192,9 @@ def _stage(inp, in_base, target, t_base, olo, ohi, kind, ky, kx, ty, tx, rmap, c
         for o in range(olo, ohi):
             res = target[o - t_base]
             i = o - olo
+            if ky == 3:  # the common 3x3 case in one pass
+                _extreme3(h_ext[i], h_ext[i + 1], h_ext[i + 2], is_max, res)
+                continue
             _copy(h_ext[i], res)
             for t in range(1, ky):
                 row = h_ext[i + t]
@@ -239,8 +233,57 @@ def _copy(src, dst):
 
 
 @jit
+def _extreme3(a, b, c, is_max, res):
+    if is_max:
+        for x in range(res.shape[0]):
+            res[x] = max(max(a[x], b[x]), c[x])
+    else:
+        for x in range(res.shape[0]):
+            res[x] = min(min(a[x], b[x]), c[x])
+
+
+@jit
+def _linear_column(rows, i, taps, k, acc):
+    """``acc = sum_t taps[t] * rows[i + t]``; 3 and 5 taps in one pass."""
+    w = acc.shape[0]
+    if k == 5:
+        r0, r1, r2, r3, r4 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3], rows[i + 4]
+        c0, c1, c2, c3, c4 = taps[0], taps[1], taps[2], taps[3], taps[4]
+        for x in range(w):
+            acc[x] = c0 * r0[x] + c1 * r1[x] + c2 * r2[x] + c3 * r3[x] + c4 * r4[x]
+        return
+    if k == 3:
+        r0, r1, r2 = rows[i], rows[i + 1], rows[i + 2]
+        c0, c1, c2 = taps[0], taps[1], taps[2]
+        for x in range(w):
+            acc[x] = c0 * r0[x] + c1 * r1[x] + c2 * r2[x]
+        return
+    c = taps[0]
+    first = rows[i]
+    for x in range(w):
+        acc[x] = c * first[x]
+    for t in range(1, k):
+        c = taps[t]
+        row = rows[i + t]
+        for x in range(w):
+            acc[x] += c * row[x]
+
+
+@jit
 def _linear_row(line, taps, k, res):
     w = res.shape[0]
+    if k == 5:
+        l0, l1, l2, l3, l4 = line[0:w], line[1 : w + 1], line[2 : w + 2], line[3 : w + 3], line[4 : w + 4]
+        c0, c1, c2, c3, c4 = taps[0], taps[1], taps[2], taps[3], taps[4]
+        for x in range(w):
+            res[x] = c0 * l0[x] + c1 * l1[x] + c2 * l2[x] + c3 * l3[x] + c4 * l4[x]
+        return
+    if k == 3:
+        l0, l1, l2 = line[0:w], line[1 : w + 1], line[2 : w + 2]
+        c0, c1, c2 = taps[0], taps[1], taps[2]
+        for x in range(w):
+            res[x] = c0 * l0[x] + c1 * l1[x] + c2 * l2[x]
+        return
     c = taps[0]
     for x in range(w):
         res[x] = c * line[x]
@@ -256,6 +299,9 @@ def _extreme_row(line, k, is_max, res, pre, suf):
     w = res.shape[0]
     if k >= VHGW_MIN_WINDOW:
         _extreme_row_vhgw(line, k, is_max, res, pre, suf)
+        return
+    if k == 3:
+        _extreme3(line[0:w], line[1 : w + 1], line[2 : w + 2], is_max, res)
         return
     _copy(line, res)
     for t in range(1, k):
@@ -346,8 +392,9 @@ def _store_row_overload(acc, res, scale, lo, hi):
     if isinstance(res.dtype, types.Integer):
 
         def impl(acc, res, scale, lo, hi):
+            half = acc.dtype.type(0.5)
             for x in range(res.shape[0]):
-                v = np.floor(acc[x] * scale + 0.5)
+                v = np.floor(acc[x] * scale + half)
                 res[x] = min(max(v, lo), hi)
 
         return impl
