@@ -24,10 +24,11 @@ import time
 import numpy as np
 
 from . import backends
+from ._shared.arrays import is_dask_array
 from ._shared.fusion import chain_ok, equalize_fusable, stages_for_step
 from ._shared.histogram import output_maxval
 from ._shared.validation import as_batch, compute_dtype
-from .errors import FastCTError, StepError
+from .errors import FastCTError, InvalidArgumentError, StepError
 from .ops import _PUBLIC_SIGNATURES, ALIASES, PLANNERS, Step, plan
 
 __all__ = ["DEFAULT_STEPS", "Pipeline", "parse_steps", "process"]
@@ -275,8 +276,14 @@ class Pipeline:
         """Run the pipeline on an ``(H, W)`` slice or ``(N, H, W)`` batch.
 
         The input is validated once; intermediate results stay on the
-        backend's device. Returns the result in the input's layout.
+        backend's device. Returns the result in the input's layout. A Dask
+        array gives a lazy Dask array (see :mod:`fastct.distributed`).
         """
+        if is_dask_array(batch):
+            from .distributed import process_dask
+
+            backends.check_name(backend)
+            return process_dask(batch, self, backend)
         return self._run(batch, backend, None)
 
     def run_timed(self, batch, backend="auto"):
@@ -290,6 +297,8 @@ class Pipeline:
         return self._run(batch, backend, timings), timings
 
     def _run(self, batch, backend, timings):
+        if is_dask_array(batch):
+            raise InvalidArgumentError("batch: run_timed needs a NumPy or CuPy batch, not a lazy Dask array")
         name = backends.resolve(backend, batch)
         keep64 = bool(self.steps) and self.steps[0].keep_float64
         data, squeeze = as_batch(batch, keep_float64=keep64)
@@ -427,7 +436,9 @@ def process(batch, steps=None, backend="auto"):
     Parameters
     ----------
     batch : ndarray, shape (H, W) or (N, H, W)
-        NumPy or CuPy; int16 Hounsfield units, uint8, uint16, float32 or float64.
+        NumPy or CuPy; int16 Hounsfield units, uint8, uint16, float32 or
+        float64. A Dask array returns a lazy Dask array computed chunk by
+        chunk with identical results (see :mod:`fastct.distributed`).
     steps : str or list, optional
         Steps (see :func:`parse_steps`); default :data:`DEFAULT_STEPS`, the
         classic erode 3x3, dilate 3x3, Gaussian 5x5, equalise chain.
