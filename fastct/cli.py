@@ -1,7 +1,8 @@
 """The ``fastct`` command.
 
-``fastct info``   backends, why one is unavailable, versions, threads, device.
-``fastct demo``   the default pipeline on embedded data, with timings and images.
+``fastct info``      backends, why one is unavailable, versions, threads, device.
+``fastct process``   files and folders of scans in, processed files out.
+``fastct demo``      the default pipeline on embedded data, with timings and images.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import FastCTError
+from .errors import (
+    BackendUnavailable,
+    FastCTError,
+    NotImplementedOnBackend,
+    OutputExistsError,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 # ---------------------------------------------------------------------------
@@ -151,9 +157,113 @@ def cmd_demo(args) -> int:
     shown = min(4, len(phantom))
     before = [_display_u8(phantom[i], True) for i in range(shown)] + [_display_u8(sample, True)]
     after = [_display_u8(result[i], False) for i in range(shown)] + [_display_u8(sample_out, False)]
-    montage = write_png(out_dir / "montage.png", _montage(before, after))
+    montage = write_png(out_dir / "montage.png", _montage(before, after), overwrite=True)
     print(f"wrote {montage} (top: input, lung window; bottom: result) and 4 .npy arrays to {out_dir.resolve()}")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# fastct process
+
+PROCESS_EXAMPLES = """\
+examples:
+  fastct process scans/ -o out/
+      every readable file below scans/ through the default pipeline; out/ mirrors scans/
+  fastct process "scans/**/*.dcm" -o out/ --steps "erode:3,dilate:3,gaussian:1.1,equalize" --format dcm
+      DICOM in, a derived DICOM series out (new UIDs, geometry kept)
+  fastct process study/ volume.nii.gz -o out/ --format npy --backend cpu --batch-size 128
+  fastct process scans/ -o out/ --resume
+      continue an interrupted run: complete outputs are kept, the rest is (re)done
+  fastct process ct.dcm -o out/ --steps "window:preset=lung:dtype=uint8" --format png
+
+formats:
+  in:  DICOM (files, series folders, multi-frame; compressed with 'fastct[dicom]'),
+       NIfTI (.nii, .nii.gz, 3-D/4-D), PNG, JPEG, TIFF, BMP, NPY, NPZ - chosen by content
+  out: same (keeps the input's; JPEG/BMP -> PNG, NPZ -> NPY), npy, png, tiff, nii, dcm
+
+exit status: 0 all files ok (or skipped), 1 some files failed (the others are written),
+             2 usage error (bad option, steps, input, or existing outputs), 130 interrupted.
+A report.json in OUTDIR lists every failed and skipped file with its error.
+"""
+
+
+def cmd_process(args) -> int:
+    from .runner import process_files
+
+    progress = "quiet" if args.quiet else "auto"
+    try:
+        summary = process_files(
+            args.inputs,
+            args.output,
+            args.steps,
+            backend=args.backend,
+            fmt=args.format,
+            batch_size=args.batch_size,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            fill_nan=args.fill_nan,
+            png_bits=args.png_bits,
+            progress=progress,
+        )
+    except (OutputExistsError, BackendUnavailable, NotImplementedOnBackend) as exc:
+        print(f"fastct process: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(summary.describe())
+    if summary.interrupted:
+        print("fastct process: interrupted; finished outputs are complete, no partial files were left "
+              "(run again with --resume to continue)", file=sys.stderr)
+    return summary.exit_code
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_process(sub, default_steps: str) -> None:
+    process = sub.add_parser(
+        "process",
+        help="process files and folders of scans (DICOM, NIfTI, images, arrays) into an output folder",
+        description=(
+            "Read scans (files, folders searched recursively, glob patterns), run a pipeline of steps on "
+            "every slice, and write the results under OUTDIR, mirroring the input tree. Reading, computing and "
+            "writing overlap (reader threads -> batches of equal-shape slices on the backend -> writer threads). "
+            "Bad files are reported and skipped over; the run goes on. Writes are atomic; inputs are never "
+            "replaced; existing outputs only with --overwrite (or kept with --resume)."
+        ),
+        epilog=PROCESS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    process.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive) or glob patterns")
+    process.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    process.add_argument("--steps", default=default_steps,
+                         help=f"pipeline steps, comma-separated (default: {default_steps})")
+    process.add_argument("--backend", default="auto", choices=("auto", "cpu", "gpu"),
+                         help="compute backend (default: auto = GPU when usable, else CPU)")
+    process.add_argument("--format", default="same", choices=("same", "npy", "png", "tiff", "nii", "dcm"),
+                         help="output format (default: same as the input)")
+    process.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
+                         help="slices per backend call (default: 64)")
+    process.add_argument("--resume", action="store_true", help="keep outputs that exist and are complete")
+    process.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    process.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                         help="reader and writer threads, each (default: CPUs, 2 to 8)")
+    process.add_argument("--fill-nan", type=float, default=None, metavar="VALUE",
+                         help="replace NaN/infinite input values with VALUE (default: such files fail)")
+    process.add_argument("--png-bits", type=int, choices=(8, 16), default=None,
+                         help="PNG depth for float results (default: 8 for 8-bit inputs, else 16)")
+    process.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
+    process.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
+    process.set_defaults(func=cmd_process)
 
 
 # ---------------------------------------------------------------------------
@@ -166,7 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastct",
         description="Fast preprocessing of CT image batches (Numba CPU / CuPy GPU).",
-        epilog="examples:\n  fastct info\n  fastct demo -o demo-out --backend cpu",
+        epilog=(
+            "examples:\n  fastct info\n  fastct process scans/ -o out/ --steps \"erode:3,dilate:3,gaussian:1.1,equalize\"\n"
+            "  fastct demo -o demo-out --backend cpu\n\n"
+            "'fastct COMMAND --help' describes each command."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fastct {__version__}")
@@ -181,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(func=cmd_info)
+
+    _add_process(sub, DEFAULT_STEPS)
 
     demo = sub.add_parser(
         "demo",
@@ -200,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     # Subcommands defined in other modules register themselves here.
+    from .ml.commands import register as register_ml
+
+    register_ml(sub)
     return parser
 
 
@@ -212,6 +331,9 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"fastct {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except FastCTError as exc:
         print(f"fastct {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, (ValueError, TypeError)) else EXIT_FAILED

@@ -16,6 +16,10 @@ __all__ = [
     "StepError",
     "BackendUnavailable",
     "NotImplementedOnBackend",
+    "FileFormatError",
+    "NoPixelDataError",
+    "MissingDependencyError",
+    "OutputExistsError",
 ]
 
 
@@ -55,3 +59,30 @@ class BackendUnavailable(FastCTError, RuntimeError):
 
 class NotImplementedOnBackend(FastCTError, NotImplementedError):
     """An operation exists in fastct but not (yet) on the chosen backend."""
+
+
+class FileFormatError(FastCTError, ValueError):
+    """A file is not an image fastct can read: empty, unrecognised, corrupt or
+    truncated. The message names the file and what was wrong."""
+
+
+class NoPixelDataError(FileFormatError):
+    """A valid file without an image in it (a DICOM RT plan, structured report...)."""
+
+
+class MissingDependencyError(FastCTError, ImportError):
+    """An optional package is needed for this file or format and is not installed.
+
+    ``package`` is the package to install and ``extra`` the fastct extra that
+    pulls it in (``pip install 'fastct[io]'``).
+    """
+
+    def __init__(self, message: str, package: str | None = None, extra: str | None = None):
+        super().__init__(message)
+        self.package = package
+        self.extra = extra
+
+
+class OutputExistsError(FastCTError, FileExistsError):
+    """An output file exists already and overwriting was not asked for, or the
+    output would replace an input."""

@@ -2,19 +2,19 @@
 
 Writes are atomic: the file is written beside its destination under a
 temporary name and renamed into place, so a reader never sees half a file.
+(Reading PNG goes through Pillow: :func:`fastct.io.images.read_image`.)
 """
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ._files import write_bytes_atomic
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -45,22 +45,12 @@ def encode_png(image: np.ndarray) -> bytes:
     return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b"")
 
 
-def write_atomic(path, data: bytes) -> Path:
+def write_atomic(path, data: bytes, *, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_bytes_atomic(path, data, overwrite=overwrite)
 
 
-def write_png(path, image: np.ndarray) -> Path:
+def write_png(path, image: np.ndarray, *, overwrite: bool = True) -> Path:
     """Write a 2-D uint8/uint16 image as a greyscale PNG (atomically).
 
     Parameters
@@ -68,6 +58,9 @@ def write_png(path, image: np.ndarray) -> Path:
     path : str or Path
         Destination file.
     image : ndarray, shape (H, W), uint8 or uint16
+    overwrite : bool
+        Replace an existing file (the default, for figures); the batch
+        writers of :mod:`fastct.io` pass False.
 
     Returns
     -------
@@ -81,4 +74,4 @@ def write_png(path, image: np.ndarray) -> Path:
     >>> write_png(out, np.full((4, 4), 255, np.uint8)).stat().st_size > 0
     True
     """
-    return write_atomic(path, encode_png(image))
+    return write_bytes_atomic(path, encode_png(image), overwrite=overwrite)

@@ -1,0 +1,768 @@
+"""DICOM in and out (pydicom).
+
+Reading: single files, multi-frame files and whole series (a folder or a list
+of files, sorted along the slice normal). Stored values are rescaled to
+physical units (Hounsfield units for CT): int16 when exact, float32
+otherwise. Colour (RGB, YBR) and palette images are converted to grey.
+Compressed transfer syntaxes decode through pydicom's pixel-data handlers;
+``pip install 'fastct[dicom]'`` adds the JPEG, JPEG-LS and JPEG 2000 decoders.
+
+Writing: a derived image in a new series (new Series and SOP Instance UIDs,
+ImageType DERIVED\\SECONDARY), keeping the patient, study and geometry of
+the source, with pixel data and rescale tags matching the processed dtype.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import (
+    FileFormatError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    NoPixelDataError,
+)
+from ._files import atomic_path
+from ._values import apply_rescale, as_batch3, native, rgb_to_gray
+from .meta import ImageMeta, affine_from_geometry, geometry_from_affine
+
+__all__ = ["derived_uid", "read_dicom", "read_dicom_series", "write_dicom", "write_dicom_series"]
+
+_PIXEL_TAGS = frozenset((0x7FE00010, 0x7FE00008, 0x7FE00009))  # Pixel Data, Float / Double Float Pixel Data
+_DROP_ON_WRITE = frozenset((
+    0x00280006,  # PlanarConfiguration
+    0x00280106,  # SmallestImagePixelValue
+    0x00280107,  # LargestImagePixelValue
+    0x00280108,  # SmallestPixelValueInSeries
+    0x00280109,  # LargestPixelValueInSeries
+    0x00281101, 0x00281102, 0x00281103,  # palette descriptors
+    0x00281201, 0x00281202, 0x00281203,  # palette data
+    0x00281199,  # PaletteColorLookupTableUID
+    0x00281221, 0x00281222, 0x00281223,  # segmented palettes
+    0x00282000,  # ICCProfile
+    0x00283000,  # ModalityLUTSequence (replaced by rescale)
+    0x00283010,  # VOILUTSequence
+    0x00289001, 0x00289002, 0x00289003,  # data point rows/columns, signal domain
+    0x00280004,  # PhotometricInterpretation (set again)
+))
+
+# Which fastct extra / package brings a decoder for a transfer syntax.
+_DECODER_PACKAGES = {
+    "1.2.840.10008.1.2.4.50": "pylibjpeg-libjpeg",  # JPEG baseline (Pillow works too)
+    "1.2.840.10008.1.2.4.51": "pylibjpeg-libjpeg",  # JPEG extended (12-bit)
+    "1.2.840.10008.1.2.4.57": "pylibjpeg-libjpeg",  # JPEG lossless
+    "1.2.840.10008.1.2.4.70": "pylibjpeg-libjpeg",  # JPEG lossless SV1
+    "1.2.840.10008.1.2.4.80": "pylibjpeg-libjpeg",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "pylibjpeg-libjpeg",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "pylibjpeg-openjpeg",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201": "pylibjpeg-openjpeg",  # HTJ2K
+    "1.2.840.10008.1.2.4.202": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.5": "pylibjpeg-rle",  # RLE (pydicom decodes it without extras, slower)
+}
+
+
+def _pydicom():
+    import pydicom
+
+    return pydicom
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+def _dcmread(path: Path):
+    pydicom = _pydicom()
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return pydicom.dcmread(path)
+            except InvalidDicomError:
+                ds = pydicom.dcmread(path, force=True)  # a data set without the preamble / DICM marker
+                _guess_transfer_syntax(ds)
+                return ds
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FileFormatError(f"{path}: is a folder; use read_dicom_series for a whole series") from None
+    except Exception as exc:
+        raise FileFormatError(f"{path}: not a readable DICOM file: {type(exc).__name__}: {exc}") from exc
+
+
+def _guess_transfer_syntax(ds) -> None:
+    """Give a data set read without file meta the transfer syntax its encoding implies."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import (
+        ExplicitVRBigEndian,
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
+    )
+
+    if getattr(ds, "file_meta", None) is None:
+        ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" in ds.file_meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        return
+    ds.file_meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    )
+
+
+def _transfer_syntax(ds):
+    meta = getattr(ds, "file_meta", None)
+    return None if meta is None else meta.get("TransferSyntaxUID")
+
+
+def _check_decoder(ds, path: Path) -> None:
+    ts = _transfer_syntax(ds)
+    if ts is None or not ts.is_compressed:
+        return
+    from pydicom.pixels import get_decoder
+
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        raise FileFormatError(f"{path}: pixel data is compressed as {ts.name}, which pydicom cannot decode") from None
+    if not decoder.is_available:
+        package = _DECODER_PACKAGES.get(str(ts), "pylibjpeg")
+        options = "; ".join(decoder.missing_dependencies)
+        raise MissingDependencyError(
+            f"{path}: pixel data is compressed as {ts.name} and no installed decoder handles it: "
+            f"pip install 'fastct[dicom]' (installs {package}); pydicom's options: {options}",
+            package=package,
+            extra="dicom",
+        )
+
+
+def _decode(ds, path: Path) -> np.ndarray:
+    if not any(tag in ds for tag in _PIXEL_TAGS):
+        kind = ds.get("Modality") or ds.get("SOPClassUID", None)
+        kind = getattr(kind, "name", kind) or "DICOM object"
+        raise NoPixelDataError(f"{path}: {kind} without pixel data (no image to process)")
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if keyword not in ds:
+            raise FileFormatError(f"{path}: DICOM image without the required {keyword} element")
+    _check_decoder(ds, path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = ds.pixel_array
+    except MissingDependencyError:
+        raise
+    except ValueError as exc:
+        if "less than expected" in str(exc) or "truncated" in str(exc).lower():
+            raise FileFormatError(f"{path}: truncated or corrupt pixel data: {exc}") from exc
+        raise FileFormatError(f"{path}: cannot decode pixel data: {exc}") from exc
+    except Exception as exc:
+        ts = _transfer_syntax(ds)
+        hint = ""
+        if ts is not None and ts.is_compressed:
+            try:
+                import pylibjpeg  # noqa: F401
+            except ImportError:
+                hint = " (installing the decoders may help: pip install 'fastct[dicom]')"
+        name = ts.name if ts is not None else "unknown transfer syntax"
+        raise FileFormatError(f"{path}: cannot decode {name} pixel data: {type(exc).__name__}: {exc}{hint}") from exc
+    return arr
+
+
+def _to_grey(arr: np.ndarray, ds, path: Path) -> tuple[np.ndarray, str]:
+    """Grey (frames, H, W) or (H, W) from whatever pixel_array returned."""
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    samples = int(ds.get("SamplesPerPixel", 1))
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        try:
+            arr = apply_color_lut(arr, ds)
+        except Exception as exc:
+            raise FileFormatError(f"{path}: palette colour image with an unusable lookup table: {exc}") from exc
+        samples = 3
+    if samples > 1:
+        if arr.shape[-1] != samples:
+            raise FileFormatError(f"{path}: {samples} samples per pixel but pixel data of shape {arr.shape}")
+        return rgb_to_gray(arr[..., :3]), photometric
+    return arr, photometric
+
+
+def _floats(value, n=None):
+    if value is None:
+        return None
+    try:
+        vals = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") else [value])]
+    except (TypeError, ValueError):
+        return None
+    if n is not None and len(vals) != n:
+        return None
+    return vals
+
+
+def _fg_item(ds, sequence: str, frame: int | None = None):
+    """An item of a functional group macro (per-frame when ``frame`` is given, else shared)."""
+    try:
+        groups = ds.PerFrameFunctionalGroupsSequence[frame] if frame is not None else ds.SharedFunctionalGroupsSequence[0]
+        return getattr(groups, sequence)[0]
+    except (AttributeError, IndexError, TypeError):
+        return None
+
+
+def _frame_attr(ds, sequence: str, keyword: str, frame: int):
+    for item in (_fg_item(ds, sequence, frame), _fg_item(ds, sequence)):
+        if item is not None and keyword in item:
+            return item.get(keyword)
+    return ds.get(keyword)
+
+
+def _rescale(ds, frames: int):
+    slopes, inters = [], []
+    for f in range(frames):
+        slope = _frame_attr(ds, "PixelValueTransformationSequence", "RescaleSlope", f)
+        inter = _frame_attr(ds, "PixelValueTransformationSequence", "RescaleIntercept", f)
+        slopes.append(float(slope) if slope not in (None, "") else 1.0)
+        inters.append(float(inter) if inter not in (None, "") else 0.0)
+    if len(set(slopes)) == 1 and len(set(inters)) == 1:
+        return slopes[0], inters[0]
+    return slopes, inters
+
+
+def _geometry(ds, frames: int):
+    """(positions per frame or None, row_dir, col_dir, spacing (slice, row, col))."""
+    iop = _floats(_frame_attr(ds, "PlaneOrientationSequence", "ImageOrientationPatient", 0), 6)
+    row_dir, col_dir = (np.array(iop[:3]), np.array(iop[3:])) if iop else (np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+    ps = _floats(_frame_attr(ds, "PixelMeasuresSequence", "PixelSpacing", 0), 2) or _floats(
+        ds.get("ImagerPixelSpacing"), 2
+    )
+    sr, sc = ps if ps else (1.0, 1.0)
+    positions = []
+    for f in range(frames):
+        ipp = _floats(_frame_attr(ds, "PlanePositionSequence", "ImagePositionPatient", f), 3)
+        positions.append(None if ipp is None else np.array(ipp))
+    thick = _floats(_frame_attr(ds, "PixelMeasuresSequence", "SpacingBetweenSlices", 0), 1) or _floats(
+        _frame_attr(ds, "PixelMeasuresSequence", "SliceThickness", 0), 1
+    )
+    sk = thick[0] if thick and thick[0] > 0 else 1.0
+    if any(p is None for p in positions):
+        positions = None
+    return positions, row_dir, col_dir, (sk, sr, sc)
+
+
+def _normal(row_dir, col_dir):
+    n = np.cross(row_dir, col_dir)
+    norm = np.linalg.norm(n)
+    return n / norm if norm > 0 else np.array([0.0, 0.0, 1.0])
+
+
+def _slice_spacing(positions, normal, default):
+    if positions is None or len(positions) < 2:
+        return default
+    proj = np.array([float(np.dot(p, normal)) for p in positions])
+    steps = np.abs(np.diff(proj))
+    steps = steps[steps > 1e-6]
+    return float(np.median(steps)) if steps.size else default
+
+
+def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, ImageMeta]:
+    """Read one DICOM file (single- or multi-frame) as an ``(N, H, W)`` batch.
+
+    Parameters
+    ----------
+    path : str or Path
+        A DICOM file.
+    keep_pixel_data : bool
+        Keep the encoded pixel data in ``meta.headers[0]`` (dropped by
+        default to halve the memory; writers don't need it).
+
+    Returns
+    -------
+    batch : ndarray, shape (N, H, W)
+        Physical units (RescaleSlope/RescaleIntercept applied): int16 when
+        exact, float32 otherwise; colour and palette images in grey.
+    meta : ImageMeta
+        Spacing, affine, rescale, the source header and, in ``extra``, the
+        series UID, positions and transfer syntax.
+
+    Raises
+    ------
+    FileFormatError
+        Not DICOM, truncated, or undecodable pixel data.
+    NoPixelDataError
+        A DICOM object without an image (RT plan, structured report ...).
+    MissingDependencyError
+        Compressed pixel data without an installed decoder (the message
+        names the package).
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> batch, meta = read_dicom(get_testdata_file("CT_small.dcm"))
+    >>> batch.shape, batch.dtype, meta.rescale, meta.spacing[1:]
+    ((1, 128, 128), dtype('int16'), (1.0, -1024.0), (0.661468, 0.661468))
+    """
+    path = Path(path)
+    ds = _dcmread(path)
+    arr = _decode(ds, path)
+    stored_dtype = arr.dtype
+    arr, photometric = _to_grey(arr, ds, path)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    multiframe = "NumberOfFrames" in ds
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[0] != frames:
+        frames = arr.shape[0]
+    slope, inter = _rescale(ds, frames)
+    batch = np.ascontiguousarray(apply_rescale(arr, slope, inter))
+    positions, row_dir, col_dir, spacing = _geometry(ds, frames)
+    normal = _normal(row_dir, col_dir)
+    if multiframe and positions is None and "ImagePositionPatient" in ds:
+        origin = np.array(_floats(ds.ImagePositionPatient, 3) or [0.0, 0.0, 0.0])
+        positions = [origin + f * spacing[0] * normal for f in range(frames)]
+    spacing = (_slice_spacing(positions, normal, spacing[0]), spacing[1], spacing[2])
+    origin = positions[0] if positions else np.zeros(3)
+    if not keep_pixel_data:
+        for tag in _PIXEL_TAGS:
+            if tag in ds:
+                del ds[tag]
+    meta = ImageMeta(
+        path=path,
+        format="dicom",
+        shape=batch.shape,
+        dtype=batch.dtype,
+        stored_dtype=native(np.empty(0, stored_dtype)).dtype,
+        squeeze=not multiframe,
+        spacing=spacing,
+        affine=affine_from_geometry(origin, row_dir, col_dir, normal, spacing),
+        rescale=(slope, inter) if np.isscalar(slope) else (tuple(slope), tuple(inter)),
+        photometric=photometric,
+        headers=[ds],
+        extra={
+            "series_uid": str(ds.get("SeriesInstanceUID", "")),
+            "sop_uids": [str(ds.get("SOPInstanceUID", ""))],
+            "files": [path],
+            "positions": None if positions is None else [p.tolist() for p in positions],
+            "transfer_syntax": str(_transfer_syntax(ds) or ""),
+            "multiframe": multiframe,
+            "modality": str(ds.get("Modality", "")),
+        },
+    )
+    return batch, meta
+
+
+def _walk(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def read_dicom_series(source, *, series_uid: str | None = None) -> tuple[np.ndarray, ImageMeta]:
+    """Read a whole series (a folder, searched recursively, or a list of files) as a volume.
+
+    Slices are sorted by ImagePositionPatient projected on the slice normal,
+    falling back to InstanceNumber (then the file name) when positions are
+    missing. Files without pixel data and non-DICOM files are ignored.
+
+    Parameters
+    ----------
+    source : str, Path or list of them
+        A series folder, or the files of a series.
+    series_uid : str, optional
+        The SeriesInstanceUID to read when the folder holds several series
+        (without it, several series raise an error listing them).
+
+    Returns
+    -------
+    batch : ndarray, shape (N, H, W)
+        The slices in order, in physical units (see :func:`read_dicom`).
+    meta : ImageMeta
+        ``headers`` holds one header per slice in the same order;
+        ``extra["files"]`` the sorted files; ``spacing[0]`` the slice
+        spacing measured from the positions.
+
+    Examples
+    --------
+    >>> import shutil, tempfile, pathlib
+    >>> from pydicom.data import get_testdata_file
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = shutil.copy(get_testdata_file("CT_small.dcm"), folder / "a.dcm")
+    >>> batch, meta = read_dicom_series(folder)
+    >>> batch.shape, len(meta.headers)
+    ((1, 128, 128), 1)
+    """
+    from .detect import sniff
+
+    if isinstance(source, (str, Path)):
+        folder = Path(source)
+        if not folder.is_dir():
+            raise FileFormatError(f"{folder}: not a folder")
+        files = [p for p in _walk(folder) if sniff(p) == "dicom"]
+        where = str(folder)
+    else:
+        files = [Path(p) for p in source]
+        where = f"{len(files)} files"
+    slices = []
+    for f in files:
+        try:
+            batch, meta = read_dicom(f)
+        except NoPixelDataError:
+            continue
+        slices.append((batch, meta))
+    if not slices:
+        raise NoPixelDataError(f"{where}: no DICOM images found")
+    uids = {}
+    for batch, meta in slices:
+        uids.setdefault(meta.extra["series_uid"], []).append((batch, meta))
+    if series_uid is not None:
+        if series_uid not in uids:
+            raise InvalidArgumentError(f"series_uid: {series_uid!r} is not in {where}; found {sorted(uids)}")
+        slices = uids[series_uid]
+    elif len(uids) > 1:
+        found = ", ".join(f"{uid or '<none>'} ({len(v)} images)" for uid, v in uids.items())
+        raise FileFormatError(f"{where}: holds {len(uids)} series: {found}; pass series_uid= to choose one")
+    shapes = {b.shape[1:] for b, _ in slices}
+    if len(shapes) > 1:
+        raise FileFormatError(f"{where}: the series has slices of different sizes {sorted(shapes)}; not stacking them")
+    first = slices[0][1]
+    _, row_dir, col_dir, _ = _geometry(first.headers[0], 1)
+    normal = _normal(row_dir, col_dir)
+
+    def key(item):
+        _, meta = item
+        ds = meta.headers[0]
+        pos = meta.extra["positions"]
+        inst = ds.get("InstanceNumber")
+        inst = int(inst) if inst not in (None, "") else 0
+        return (0.0 if pos is None else float(np.dot(pos[0], normal)), inst, str(meta.path))
+
+    if all(m.extra["positions"] is not None for _, m in slices):
+        slices.sort(key=key)
+    else:
+        slices.sort(key=lambda item: (key(item)[1], key(item)[2]))
+    dtypes = {b.dtype for b, _ in slices}
+    dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
+    batch = np.ascontiguousarray(np.concatenate([b.astype(dtype, copy=False) for b, _ in slices]))
+    positions = [np.array(p) for _, m in slices for p in (m.extra["positions"] or [])]
+    positions = positions if len(positions) == batch.shape[0] else None
+    spacing = (_slice_spacing(positions, normal, first.spacing[0]), first.spacing[1], first.spacing[2])
+    origin = positions[0] if positions else np.zeros(3)
+    meta = ImageMeta(
+        path=Path(source) if isinstance(source, (str, Path)) else None,
+        format="dicom",
+        shape=batch.shape,
+        dtype=batch.dtype,
+        stored_dtype=first.stored_dtype,
+        squeeze=False,
+        spacing=spacing,
+        affine=affine_from_geometry(origin, row_dir, col_dir, normal, spacing),
+        rescale=first.rescale,
+        photometric=first.photometric,
+        headers=[m.headers[0] for _, m in slices],
+        extra={
+            "series_uid": first.extra["series_uid"],
+            "sop_uids": [m.extra["sop_uids"][0] for _, m in slices],
+            "files": [m.path for _, m in slices],
+            "positions": None if positions is None else [p.tolist() for p in positions],
+            "multiframe": False,
+            "modality": first.extra["modality"],
+        },
+    )
+    return batch, meta
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+
+def derived_uid(*sources) -> str:
+    """A UID derived deterministically from ``sources`` (same inputs, same UID).
+
+    Re-running (or resuming) the same processing of the same source gives the
+    same Series and SOP Instance UIDs, so a resumed series stays one series.
+
+    Examples
+    --------
+    >>> derived_uid("1.2.3", "erode:3") == derived_uid("1.2.3", "erode:3") != derived_uid("1.2.3", "dilate:3")
+    True
+    """
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=["fastct"] + [str(s) for s in sources]))
+
+
+def _ds_number(value: float) -> str:
+    from pydicom.valuerep import format_number_as_ds
+
+    return format_number_as_ds(float(value))
+
+
+def _quantise(batch: np.ndarray):
+    """Stored values, dtype, slope and intercept that represent ``batch`` in DICOM."""
+    a = batch
+    if a.dtype.kind in "iu" and a.dtype.itemsize > 2:
+        a = native(a)  # narrows when the values fit
+    if a.dtype in (np.uint8, np.uint16, np.int16):
+        return a, 1.0, 0.0
+    if a.dtype.kind == "b":
+        return a.astype(np.uint8), 1.0, 0.0
+    a = np.asarray(a, np.float32 if a.dtype == np.float32 else np.float64)  # float32 resolves 1/65535 steps
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InvalidArgumentError("image: DICOM cannot store NaN or infinite values")
+    if lo >= 0.0 and hi <= 1.0:
+        lo, hi = 0.0, 1.0
+    if hi == lo:
+        hi = lo + 1.0
+    slope = float(_ds_number((hi - lo) / 65535.0))
+    intercept = float(_ds_number(lo))
+    stored = np.clip(np.rint((a - a.dtype.type(intercept)) / a.dtype.type(slope)), 0, 65535).astype(np.uint16)
+    return stored, slope, intercept
+
+
+def _set_rescale(ds, slope: float, intercept: float, rescaled: bool) -> None:
+    from pydicom.dataset import Dataset
+
+    s, b = _ds_number(slope), _ds_number(intercept)
+    had = "RescaleSlope" in ds or "RescaleIntercept" in ds
+    if had or rescaled or str(ds.get("Modality", "")) == "CT":
+        ds.RescaleSlope, ds.RescaleIntercept = s, b
+        if "RescaleType" in ds or rescaled:
+            ds.RescaleType = "US" if rescaled else ds.get("RescaleType", "US")
+    for fg_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in ds.get(fg_name, []) or []:
+            if "PixelValueTransformationSequence" in group:
+                for item in group.PixelValueTransformationSequence:
+                    item.RescaleSlope, item.RescaleIntercept = s, b
+                    if rescaled:
+                        item.RescaleType = "US"
+            elif fg_name == "SharedFunctionalGroupsSequence" and rescaled and "PerFrameFunctionalGroupsSequence" in ds:
+                item = Dataset()
+                item.RescaleSlope, item.RescaleIntercept, item.RescaleType = s, b, "US"
+                group.PixelValueTransformationSequence = [item]
+
+
+def _new_dataset(batch_shape, meta: ImageMeta | None, dtype: np.dtype):
+    """A Multi-frame Secondary Capture data set for data that did not come from DICOM."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    sop_class = "1.2.840.10008.5.1.4.1.1.7.2" if dtype == np.uint8 else "1.2.840.10008.5.1.4.1.1.7.3"
+    ds.SOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    source = str(meta.path) if meta is not None and meta.path is not None else "array"
+    ds.PatientName, ds.PatientID = "", ""
+    ds.StudyInstanceUID = derived_uid("study", source)
+    ds.SeriesInstanceUID = derived_uid("series", source)
+    ds.Modality, ds.ConversionType = "OT", "WSD"
+    ds.SeriesNumber, ds.InstanceNumber = 1, 1
+    if meta is not None and (meta.affine is not None or meta.spacing is not None):
+        origin, row_dir, col_dir, _, spacing = geometry_from_affine(meta.affine_or_default())
+        ds.ImageOrientationPatient = [_ds_number(v) for v in list(row_dir) + list(col_dir)]
+        ds.ImagePositionPatient = [_ds_number(v) for v in origin]
+        ds.PixelSpacing = [_ds_number(spacing[1]), _ds_number(spacing[2])]
+        ds.SpacingBetweenSlices = _ds_number(spacing[0])
+        ds.SliceThickness = _ds_number(spacing[0])
+    return ds
+
+
+def _copy_header(template):
+    """A copy of ``template`` without pixel data, cheap enough to make per slice.
+
+    Elements not yet decoded (pydicom's immutable raw elements) are shared,
+    decoded ones copied (sequences deeply), so the template is never changed.
+    """
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    share_raw = tuple(template.original_encoding) == (False, True)  # raw bytes already explicit VR little endian
+    for tag in template.keys():
+        if tag in _PIXEL_TAGS or tag in _DROP_ON_WRITE or tag.group == 0x0002:
+            continue
+        elem = template.get_item(tag)
+        if isinstance(elem, RawDataElement):
+            if share_raw:
+                ds._dict[tag] = elem  # immutable: safe to share; decoded only when touched
+                continue
+            elem = template[tag]  # decode, to be re-encoded little endian
+        ds.add(copy.deepcopy(elem) if elem.VR == "SQ" else copy.copy(elem))
+    if share_raw:
+        ds.set_original_encoding(False, True, template.original_character_set)
+    return ds
+
+
+def _derived(template, batch: np.ndarray, meta, description: str | None, index: int):
+    """Derived data set for one file: ``batch`` is ``(frames, H, W)``."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    stored, slope, intercept = _quantise(batch)
+    rescaled = stored.dtype != batch.dtype or slope != 1.0 or intercept != 0.0
+    if template is None:
+        ds = _new_dataset(batch.shape, meta, stored.dtype)
+        source_sop = source_series = None
+    else:
+        ds = _copy_header(template)
+        ds.file_meta = FileMetaDataset()
+        for elem in getattr(template, "file_meta", []) or []:
+            if elem.tag.element not in (0x0000, 0x0010):  # group length, transfer syntax: set below
+                ds.file_meta.add(copy.deepcopy(elem))
+        source_sop = str(template.get("SOPInstanceUID", ""))
+        source_series = str(template.get("SeriesInstanceUID", ""))
+        if "SOPClassUID" not in ds:
+            ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    frames, rows, cols = stored.shape
+    tag = description or f"fastct {__version__}"
+    ds.SeriesInstanceUID = derived_uid("series", source_series or ds.SeriesInstanceUID, tag)
+    ds.SOPInstanceUID = derived_uid("sop", source_sop or f"{ds.SeriesInstanceUID}.{index}", tag)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationVersionName = f"FASTCT_{__version__}"[:16]
+    kept = list(template.ImageType)[2:] if template is not None and "ImageType" in template else []
+    ds.ImageType = ["DERIVED", "SECONDARY"] + [str(v) for v in kept]
+    ds.DerivationDescription = tag[:1024]
+    series_desc = str(ds.get("SeriesDescription", "")).strip()
+    ds.SeriesDescription = (f"{series_desc} [fastct]" if series_desc else "fastct")[:64]
+    if template is not None and source_sop:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = template.SOPClassUID
+        ref.ReferencedSOPInstanceUID = source_sop
+        ds.SourceImageSequence = [ref]
+    photometric = meta.photometric if meta is not None and meta.photometric == "MONOCHROME1" else "MONOCHROME2"
+    ds.PhotometricInterpretation = photometric
+    ds.SamplesPerPixel = 1
+    ds.Rows, ds.Columns = rows, cols
+    bits = stored.dtype.itemsize * 8
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 1 if stored.dtype.kind == "i" else 0
+    multiframe = frames > 1 or "NumberOfFrames" in ds or (meta is not None and meta.extra.get("multiframe"))
+    if multiframe:
+        ds.NumberOfFrames = frames
+    elif "NumberOfFrames" in ds:
+        del ds.NumberOfFrames
+    _set_rescale(ds, slope, intercept, rescaled)
+    if rescaled or stored.dtype != (meta.dtype if meta is not None else stored.dtype):
+        lo, hi = float(batch.min()), float(batch.max())
+        ds.WindowCenter = _ds_number((lo + hi) / 2)
+        ds.WindowWidth = _ds_number(max(hi - lo, 1e-6))
+        for keyword in ("WindowCenterWidthExplanation", "VOILUTFunction"):
+            if keyword in ds:
+                delattr(ds, keyword)
+    ds.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
+    ds["PixelData"].VR = "OB" if bits == 8 else "OW"
+    return ds
+
+
+def _save(ds, path: Path, overwrite: bool) -> Path:
+    with atomic_path(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(tmp, enforce_file_format=True)
+    return path
+
+
+def write_dicom(path, batch, meta: ImageMeta | None = None, *, description: str | None = None,
+                overwrite: bool = False) -> Path:
+    """Write a processed batch as one derived DICOM file (atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file.
+    batch : ndarray, shape (H, W) or (N, H, W)
+        uint8, uint16 and int16 are stored as they are (rescale slope 1,
+        intercept 0); floats (and integers too wide for 16 bits) are
+        quantised to uint16 with RescaleSlope/RescaleIntercept so that
+        ``stored * slope + intercept`` gives the values back (to within half
+        a slope step; [0, 1] data uses slope 1/65535).
+    meta : ImageMeta, optional
+        From :func:`read_dicom`: its header is the template (patient, study,
+        geometry, everything but pixel data), with new Series and SOP
+        Instance UIDs, ImageType DERIVED\\SECONDARY and a SourceImageSequence
+        pointing at the source. Without a DICOM header a Multi-frame
+        Secondary Capture image is written (geometry from ``meta`` when given).
+    description : str, optional
+        DerivationDescription (the pipeline steps); also seeds the new UIDs.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from pydicom.data import get_testdata_file
+    >>> hu, meta = read_dicom(get_testdata_file("CT_small.dcm"))
+    >>> out = write_dicom(pathlib.Path(tempfile.mkdtemp()) / "d.dcm", hu, meta, description="none")
+    >>> again, meta2 = read_dicom(out)
+    >>> bool((again == hu).all()), list(meta2.headers[0].ImageType[:2])
+    (True, ['DERIVED', 'SECONDARY'])
+    """
+    path = Path(path)
+    batch, _ = as_batch3(np.asarray(batch))
+    template = None
+    if meta is not None and meta.format == "dicom" and meta.headers:
+        if len(meta.headers) > 1:
+            raise InvalidArgumentError(
+                "meta: a series of several files; write it with write_dicom_series (one file per slice)"
+            )
+        template = meta.headers[0]
+    ds = _derived(template, batch, meta, description, 0)
+    return _save(ds, path, overwrite)
+
+
+def write_dicom_series(folder, batch, meta: ImageMeta, *, description: str | None = None,
+                       overwrite: bool = False, names=None) -> list[Path]:
+    """Write a series read by :func:`read_dicom_series` back as a derived series, one file per slice.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Output folder (created when missing).
+    batch : ndarray, shape (N, H, W)
+        The processed slices, in the order of ``meta.headers``.
+    meta : ImageMeta
+        From :func:`read_dicom_series`.
+    description, overwrite
+        As in :func:`write_dicom`.
+    names : list of str, optional
+        File names; default the source names.
+
+    Returns
+    -------
+    list of Path
+
+    Examples
+    --------
+    >>> import shutil, tempfile, pathlib
+    >>> from pydicom.data import get_testdata_file
+    >>> src = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = shutil.copy(get_testdata_file("CT_small.dcm"), src / "a.dcm")
+    >>> batch, meta = read_dicom_series(src)
+    >>> [p.name for p in write_dicom_series(src / "out", batch, meta)]
+    ['a.dcm']
+    """
+    folder = Path(folder)
+    batch, _ = as_batch3(np.asarray(batch))
+    if meta is None or len(meta.headers) != batch.shape[0]:
+        raise InvalidArgumentError(
+            f"meta: expected one DICOM header per slice ({batch.shape[0]}), got {0 if meta is None else len(meta.headers)}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    names = names or [Path(p).name for p in meta.extra.get("files", [])] or [f"{i:05d}.dcm" for i in range(len(batch))]
+    written = []
+    for i, (header, name) in enumerate(zip(meta.headers, names)):
+        ds = _derived(header, batch[i : i + 1], meta, description, i)
+        written.append(_save(ds, folder / name, overwrite))
+    return written
