@@ -175,6 +175,8 @@ examples:
   fastct process scans/ -o out/ --resume
       continue an interrupted run: complete outputs are kept, the rest is (re)done
   fastct process ct.dcm -o out/ --steps "window:preset=lung:dtype=uint8" --format png
+  fastct process archive/ -o out/ --scheduler local:4
+      one Dask task per file on 4 local worker processes (or --scheduler tcp://host:8786 for a cluster)
 
 formats:
   in:  DICOM (files, series folders, multi-frame; compressed with 'fastct[dicom]'),
@@ -191,6 +193,8 @@ def cmd_process(args) -> int:
     from .runner import process_files
 
     progress = "quiet" if args.quiet else "auto"
+    if args.scheduler:
+        return _process_on_cluster(args, progress)
     try:
         summary = process_files(
             args.inputs,
@@ -216,6 +220,28 @@ def cmd_process(args) -> int:
     if summary.interrupted:
         print("fastct process: interrupted; finished outputs are complete, no partial files were left "
               "(run again with --resume to continue)", file=sys.stderr)
+    return summary.exit_code
+
+
+def _process_on_cluster(args, progress) -> int:
+    """``fastct process --scheduler``: one Dask task per file, same summary and report."""
+    from . import distributed
+
+    client, cluster = distributed.connect(args.scheduler)
+    try:
+        summary = distributed.process_files(
+            args.inputs, args.output, args.steps, client=client, backend=args.backend, fmt=args.format,
+            resume=args.resume, overwrite=args.overwrite, fill_nan=args.fill_nan, png_bits=args.png_bits,
+            progress=progress,
+        )
+    except (OutputExistsError, BackendUnavailable, NotImplementedOnBackend) as exc:
+        print(f"fastct process: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.describe())
     return summary.exit_code
 
 
@@ -261,6 +287,10 @@ def _add_process(sub, default_steps: str) -> None:
                          help="replace NaN/infinite input values with VALUE (default: such files fail)")
     process.add_argument("--png-bits", type=int, choices=(8, 16), default=None,
                          help="PNG depth for float results (default: 8 for 8-bit inputs, else 16)")
+    process.add_argument("--scheduler", default=None, metavar="local:N|tcp://HOST:PORT",
+                         help="run one Dask task per file: on a local cluster of N worker processes, or on the "
+                              "cluster at that scheduler address (needs fastct[distributed]; workers must see "
+                              "the same paths)")
     process.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
     process.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     process.set_defaults(func=cmd_process)

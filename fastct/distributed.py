@@ -195,3 +195,173 @@ def _ensure_min_chunks(array, h_axis, w_axis, min_h, min_w):
 def is_dask(obj) -> bool:
     """True for Dask arrays (re-exported for the pipeline's dispatch)."""
     return is_dask_array(obj)
+
+
+# ---------------------------------------------------------------------------
+# files on a cluster
+
+
+def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, **kwargs):
+    """A ``distributed.LocalCluster`` of worker processes on 127.0.0.1 for fastct.
+
+    Each worker process gets ``NUMBA_NUM_THREADS=threads_per_worker``, so N
+    workers with T threads each start N x T numba threads in all, never more
+    than the machine's cores when N x T fits them.
+
+    Examples
+    --------
+    >>> cluster = local_cluster(1)  # doctest: +SKIP
+    """
+    from distributed import LocalCluster
+
+    env = dict(kwargs.pop("env", {}) or {})
+    env.setdefault("NUMBA_NUM_THREADS", str(threads_per_worker))
+    kwargs.setdefault("host", "127.0.0.1")
+    kwargs.setdefault("dashboard_address", ":0")  # any free port: never collide with another cluster
+    kwargs.setdefault("processes", True)
+    return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, env=env, **kwargs)
+
+
+def connect(scheduler: str):
+    """A ``distributed.Client`` for ``local:N`` (a local cluster of N processes) or a scheduler address.
+
+    Returns ``(client, cluster)``; ``cluster`` is None for an address (the
+    caller closes both).
+    """
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise InvalidArgumentError(
+            "scheduler: Dask's distributed package is needed: pip install 'fastct[distributed]'"
+        ) from exc
+    if scheduler.startswith("local:"):
+        count = scheduler.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise InvalidArgumentError(f"scheduler: expected local:N with N >= 1 workers, got {scheduler!r}")
+        cluster = local_cluster(int(count))
+        return Client(cluster), cluster
+    if "://" not in scheduler:
+        raise InvalidArgumentError(f"scheduler: expected local:N or an address like tcp://host:8786, got {scheduler!r}")
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except OSError as exc:
+        raise InvalidArgumentError(f"scheduler: cannot reach {scheduler}: {exc}") from exc
+
+
+def _file_task(job, pipeline, backend, overwrite, fill_nan, png_bits, description):
+    """One file on a worker: read, process, write atomically; returns (FileResult, seconds)."""
+    import time
+
+    from . import runner
+
+    start = time.perf_counter()
+    limit_numba_threads()
+    if not overwrite and runner._already_done(job):
+        # Only an earlier attempt of this very task can have written it (outputs
+        # that existed before the run were refused or skipped up front): its
+        # worker died after the atomic write. Report it; never write twice.
+        return runner.FileResult(job.source, "ok", [job.output], _slices_of(job.output)), time.perf_counter() - start
+    result = runner.process_file(job, pipeline, backend, overwrite=overwrite, fill_nan=fill_nan,
+                                 description=description, png_bits=png_bits)
+    return result, time.perf_counter() - start
+
+
+def _slices_of(path) -> int:
+    from . import io as fio
+
+    try:
+        return int(fio.read(path)[0].shape[0])
+    except Exception:  # noqa: BLE001 - the count is informative only
+        return 0
+
+
+def process_files(inputs, output_dir, steps=None, *, client, backend="cpu", fmt="same", resume=False,
+                  overwrite=False, fill_nan=None, png_bits=None, progress="auto", report=True):
+    """Process files on a Dask cluster: one task per file, written by the workers.
+
+    Same inputs, outputs, checks, summary and ``report.json`` as
+    :func:`fastct.runner.process_files`. A bad file is a failed result (its
+    task does not raise, so it is never retried); a worker that dies has its
+    files rerun elsewhere by the scheduler, and a file already written by the
+    dead worker's attempt is reported, not written again (writes are atomic,
+    so no output is ever half written).
+
+    Parameters
+    ----------
+    inputs, output_dir, steps, fmt, resume, overwrite, fill_nan, png_bits, progress, report
+        As in :func:`fastct.runner.process_files`.
+    client : distributed.Client
+        Connected to the cluster (see :func:`connect`); workers must see the
+        same file system paths as this process.
+    backend : {"auto", "cpu", "gpu"}
+        Resolved on each worker.
+
+    Returns
+    -------
+    fastct.runner.RunSummary
+        ``compute_seconds`` is the time spent inside the tasks (read, compute, write).
+
+    Examples
+    --------
+    >>> client, cluster = connect("local:2")  # doctest: +SKIP
+    >>> summary = process_files(["scans/"], "out", client=client)  # doctest: +SKIP
+    """
+    import time
+    from datetime import datetime, timezone
+
+    from distributed import as_completed
+
+    from . import runner
+
+    pipe, backend_name, jobs, early, output_dir = runner.prepare(
+        inputs, output_dir, steps, backend=backend, fmt=fmt, resume=resume, overwrite=overwrite, fill_nan=fill_nan
+    )
+    summary = runner.RunSummary(results=[], output_dir=output_dir, steps=pipe.describe(), backend=backend_name,
+                                format=fmt, started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    bar = runner._Progress(progress, len(jobs) + len(early))
+    results = {}
+
+    def settle(result):
+        results[result.source] = result
+        if result.status == "ok":
+            summary.slices += result.slices
+        bar.update(result)
+
+    for r in early:
+        settle(r)
+    description = runner._description(pipe)
+    submit, flags = [], []
+    for job in jobs:
+        replace = overwrite
+        if resume and job.output.exists():
+            if runner._already_done(job):
+                settle(runner.FileResult(job.source, "skipped", [job.output],
+                                         error=f"{job.output}: complete output kept (--resume)", error_type="Resumed"))
+                continue
+            replace = True  # incomplete: redo it
+        submit.append(job)
+        flags.append(replace)
+    start = time.perf_counter()
+    futures = [
+        client.submit(_file_task, job, pipe, backend, replace, fill_nan, png_bits, description,
+                      key=f"fastct-file-{i}-{job.source.name}-{id(summary)}", pure=False, retries=0)
+        for i, (job, replace) in enumerate(zip(submit, flags))
+    ]
+    by_future = dict(zip(futures, submit))
+    try:
+        for future in as_completed(futures):
+            job = by_future[future]
+            try:
+                result, seconds = future.result()
+                summary.compute_seconds += seconds
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated worker deaths
+                result = runner._failed(job.source, exc)
+            settle(result)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        client.cancel([f for f in futures if not f.done()])
+    finally:
+        bar.close()
+    summary.wall_seconds = time.perf_counter() - start
+    summary.batches = len(futures)
+    return runner.finish(summary, results, early, jobs, report=report, note=bar.note)

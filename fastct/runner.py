@@ -631,6 +631,71 @@ def _default_workers() -> int:
     return max(2, min(8, cpus))
 
 
+def prepare(inputs, output_dir, steps=None, *, backend="auto", fmt="same", resume=False, overwrite=False,
+            fill_nan=None):
+    """Everything checked before a run touches a file: steps, backend, options, plan, output folder.
+
+    Returns ``(pipeline, backend_name, jobs, early_results, output_dir)``;
+    raises like :func:`process_files` does. Shared by the local runner and
+    :func:`fastct.distributed.process_files`.
+    """
+    from . import backends
+    from .pipeline import Pipeline
+
+    pipe = steps if isinstance(steps, Pipeline) else Pipeline(steps)
+    backend_name = backends.resolve(backend)
+    backends.get(backend_name)  # BackendUnavailable now, not once per file
+    if backend_name != "cpu":  # every op runs on the CPU; elsewhere, find a missing one before reading files
+        try:
+            pipe.run(np.zeros((1, 32, 32), np.float32), backend_name)
+        except (BackendUnavailable, NotImplementedOnBackend):
+            raise
+        except Exception:  # noqa: BLE001 - data-dependent problems are reported per file
+            pass
+    if resume and overwrite:
+        raise InvalidArgumentError("resume, overwrite: choose one (resume keeps complete outputs, overwrite replaces them)")
+    if fill_nan is not None and not np.isfinite(fill_nan):
+        raise InvalidArgumentError(f"fill_nan: expected a finite number, got {fill_nan!r}")
+    output_dir = Path(output_dir)
+    jobs, early = plan(inputs, output_dir, fmt)
+    if not resume and not overwrite:
+        existing = [j.output for j in jobs if _any_output_exists(j)]
+        if existing:
+            raise OutputExistsError(
+                f"output_dir: {len(existing)} output(s) exist already (first: {existing[0]}); "
+                "pass --resume to keep complete ones or --overwrite to replace them"
+            )
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / f".fastct-write-test-{os.getpid()}-{threading.get_ident()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidArgumentError(f"output_dir: cannot write to {output_dir}: {_message(exc)}") from exc
+
+    return pipe, backend_name, jobs, early, output_dir
+
+
+def finish(summary, results, early, jobs, *, report=True, note=print):
+    """Order the results, list files not reached, stamp the end and write ``report.json``."""
+    from .io._files import write_bytes_atomic
+
+    order = {j.source: i for i, j in enumerate(jobs)}
+    all_sources = [r.source for r in early] + [j.source for j in jobs]
+    summary.results = [results[s] for s in all_sources if s in results]
+    summary.not_done = [s for s in all_sources if s not in results]
+    summary.results.sort(key=lambda r: order.get(r.source, -1))
+    summary.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if report:
+        path = summary.output_dir / REPORT_NAME
+        try:
+            write_bytes_atomic(path, json.dumps(summary.to_dict(), indent=2).encode(), overwrite=True)
+            summary.report_path = path
+        except OSError as exc:
+            note(f"could not write {path}: {_message(exc)}")
+    return summary
+
+
 def process_files(
     inputs,
     output_dir,
@@ -708,51 +773,21 @@ def process_files(
     >>> s.exit_code, len(s.ok), len(s.failed), s.slices
     (1, 1, 1, 3)
     """
-    from . import backends
-    from .io._files import cleanup_temporaries, write_bytes_atomic
+    from .io._files import cleanup_temporaries
     from .io._values import KERNEL_LOCK
-    from .pipeline import Pipeline
 
-    pipe = steps if isinstance(steps, Pipeline) else Pipeline(steps)
-    backend_name = backends.resolve(backend)
-    backends.get(backend_name)  # BackendUnavailable now, not once per file
-    if backend_name != "cpu":  # every op runs on the CPU; elsewhere, find a missing one before reading files
-        try:
-            pipe.run(np.zeros((1, 32, 32), np.float32), backend_name)
-        except (BackendUnavailable, NotImplementedOnBackend):
-            raise
-        except Exception:  # noqa: BLE001 - data-dependent problems are reported per file
-            pass
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    if resume and overwrite:
-        raise InvalidArgumentError("resume, overwrite: choose one (resume keeps complete outputs, overwrite replaces them)")
-    if fill_nan is not None and not np.isfinite(fill_nan):
-        raise InvalidArgumentError(f"fill_nan: expected a finite number, got {fill_nan!r}")
     workers = _default_workers() if workers is None else int(workers)
     if workers < 1:
         raise InvalidArgumentError(f"workers: expected >= 1, got {workers}")
-    output_dir = Path(output_dir)
-    jobs, early = plan(inputs, output_dir, fmt)
-    if not resume and not overwrite:
-        existing = [j.output for j in jobs if _any_output_exists(j)]
-        if existing:
-            raise OutputExistsError(
-                f"output_dir: {len(existing)} output(s) exist already (first: {existing[0]}); "
-                "pass --resume to keep complete ones or --overwrite to replace them"
-            )
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / f".fastct-write-test-{os.getpid()}-{threading.get_ident()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise InvalidArgumentError(f"output_dir: cannot write to {output_dir}: {_message(exc)}") from exc
+    pipe, backend_name, jobs, early, output_dir = prepare(
+        inputs, output_dir, steps, backend=backend, fmt=fmt, resume=resume, overwrite=overwrite, fill_nan=fill_nan
+    )
 
     description = _description(pipe)
     summary = RunSummary(results=[], output_dir=output_dir, steps=pipe.describe(), backend=backend_name, format=fmt,
                          started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    order = {j.source: i for i, j in enumerate(jobs)}
     results: dict[Path, FileResult] = {}
     bar = _Progress(progress, len(jobs) + len(early))
 
@@ -895,19 +930,7 @@ def process_files(
         writers.shutdown(wait=True, cancel_futures=True)
         bar.close()
     summary.wall_seconds = max(time.perf_counter() - start - summary.warmup_seconds, 0.0)
-    all_sources = [r.source for r in early] + [j.source for j in jobs]
-    summary.results = [results[s] for s in all_sources if s in results]
-    summary.not_done = [s for s in all_sources if s not in results]
-    summary.results.sort(key=lambda r: order.get(r.source, -1))
-    summary.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if report:
-        path = output_dir / REPORT_NAME
-        try:
-            write_bytes_atomic(path, json.dumps(summary.to_dict(), indent=2).encode(), overwrite=True)
-            summary.report_path = path
-        except OSError as exc:
-            bar.note(f"could not write {path}: {_message(exc)}")
-    return summary
+    return finish(summary, results, early, jobs, report=report, note=bar.note)
 
 
 def _existing_outputs(job: Job) -> list[Path]:
