@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,36 +35,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastct import __version__, backends, process  # noqa: E402
+from fastct import backends, process  # noqa: E402
 from fastct.datasets import lung_phantoms  # noqa: E402
 from fastct.ml import evaluate, features, make_model, raw_pixel_model  # noqa: E402
 from fastct.ml.reference import reference_features  # noqa: E402
 
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_count as _cpu_count, machine_info  # noqa: E402
 
 
 def _machine() -> dict:
-    import numba
-    import scipy
-    import skimage
-    import sklearn
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": _cpu_count(),
-        "numba_threads": numba.get_num_threads(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "note": "cores shared with other processes; ratios are measured side by side in one process",
-        "versions": {"fastct": __version__, "python": platform.python_version(), "numpy": np.__version__,
-                     "numba": numba.__version__, "scipy": scipy.__version__, "scikit-image": skimage.__version__,
-                     "scikit-learn": sklearn.__version__},
-    }
+    info = machine_info("scipy", "skimage", "sklearn")
+    info["note"] = "cores shared with other processes; ratios are measured side by side in one process"
+    return info
 
 
 def _summary(result) -> dict:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,11 @@ import numpy as np
 
 import fastct
 from fastct.datasets import chest_phantom
+
+try:
+    from ._machine import machine_info, machine_name
+except ImportError:  # run as a script
+    from _machine import machine_info, machine_name
 
 
 def median_time(fn, repeats: int) -> float:
@@ -100,26 +103,6 @@ def cases(batch: np.ndarray, cv2):
     }
 
 
-def machine_info() -> dict:
-    import numba
-
-    import cv2
-
-    return {
-        "machine": f"{platform.machine()}-{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}cpu",
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "opencv": cv2.__version__,
-        "opencv_threads": cv2.getNumThreads(),
-        "fastct": fastct.__version__,
-    }
-
-
 def main(argv=None) -> int:
     import cv2
 
@@ -131,7 +114,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     batch = chest_phantom(args.slices, args.size, seed=0)
-    info = machine_info()
+    info = machine_info("cv2", "scipy")
     mpx = batch.size / 1e6
     results = {}
     copy_floor = None
@@ -160,7 +143,7 @@ def main(argv=None) -> int:
         "results": results,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.output) if args.output else Path(__file__).parent / "results" / f"{info['machine']}-compare_opencv.json"
+    out = Path(args.output) if args.output else Path(__file__).parent / "results" / f"{machine_name()}-compare_opencv.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")

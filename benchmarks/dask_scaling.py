@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +29,11 @@ import numpy as np
 import fastct
 from fastct import distributed
 from fastct.datasets import chest_phantom
+
+try:
+    from ._machine import machine_info, machine_name
+except ImportError:  # run as a script
+    from _machine import machine_info, machine_name
 
 
 def _phantom_block(block_id, chunk, size, seed):
@@ -117,22 +120,17 @@ def main(argv=None) -> int:
         }
         print(f"LocalCluster {n} workers x 1 thread: {seconds:.3f} s, {args.slices / seconds:.0f} slices/s, "
               f"{single / seconds:.2f}x single process; no-op task overhead {per_task * 1e3:.2f} ms")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    machine = f"{platform.machine()}-{cpus}cpu"
-    import dask
-
     report = {
         "benchmark": "dask_scaling",
         "shape": [args.slices, args.size, args.size],
         "chunk": args.chunk,
         "steps": args.steps,
         "statistic": f"median of {args.repeats}",
-        "machine": {"machine": machine, "platform": platform.platform(), "cpus": cpus,
-                    "numba_threads": numba.get_num_threads(), "dask": dask.__version__, "fastct": fastct.__version__},
+        "machine": machine_info("dask", "distributed"),
         "results": rows,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(__file__).parent / "results" / f"{machine}-dask_scaling.json"
+    out = Path(__file__).parent / "results" / f"{machine_name()}-dask_scaling.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

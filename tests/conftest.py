@@ -78,6 +78,28 @@ def on_backend(a, backend):
     return a
 
 
+def run_on(fn, image, backend, *args, **kw):
+    """Call ``fn`` on the backend's copy of ``image``; check the input is untouched; return NumPy."""
+    dev = on_backend(image, backend)
+    before = image.copy()
+    res = fn(dev, *args, backend=backend, **kw)
+    assert np.array_equal(to_numpy(dev), before), "the input array was modified"
+    return to_numpy(res)
+
+
+def assert_same(actual, expected):
+    """Exact equality of dtype, shape and values, reporting the first difference."""
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    if not np.array_equal(actual, expected):
+        diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+        bad = np.argwhere(diff > 0)
+        raise AssertionError(
+            f"{len(bad)} of {actual.size} values differ (max {diff.max()}); first at {tuple(bad[0])}: "
+            f"got {actual[tuple(bad[0])]}, expected {expected[tuple(bad[0])]}"
+        )
+
+
 @pytest.fixture
 def ct_slice():
     """The real CT slice pydicom ships (CT_small.dcm), in Hounsfield units (int16)."""
@@ -98,4 +120,4 @@ def mr_slice():
     return pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.astype(np.int16)
 
 
-__all__ = ["DTYPES", "ODD_SHAPES", "BORDER_MODES", "random_image", "to_numpy", "on_backend", "fastct"]
+__all__ = ["DTYPES", "ODD_SHAPES", "BORDER_MODES", "random_image", "to_numpy", "on_backend", "run_on", "assert_same", "fastct"]

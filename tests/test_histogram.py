@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ref_histogram as ref
-from conftest import on_backend, random_image, to_numpy
+from conftest import on_backend, random_image, to_numpy, assert_same, run_on
 
 import fastct
 from fastct import FastCTError
@@ -23,27 +23,6 @@ from fastct._shared.histogram import clahe_clip_count, clahe_tile_geometry
 cv2 = pytest.importorskip("cv2")
 
 OUT_DTYPES = (np.float32, np.uint8, np.uint16)
-
-
-def run(fn, image, backend, **kw):
-    """Call ``fn`` on the backend's copy of ``image``; check the input is untouched; return NumPy."""
-    dev = on_backend(image, backend)
-    before = image.copy()
-    res = fn(dev, backend=backend, **kw)
-    assert np.array_equal(to_numpy(dev), before), "the input array was modified"
-    return to_numpy(res)
-
-
-def assert_same(actual, expected):
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if not np.array_equal(actual, expected):
-        diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-        bad = np.argwhere(diff > 0)
-        raise AssertionError(
-            f"{len(bad)} of {actual.size} values differ (max {diff.max()}); first at {tuple(bad[0])}: "
-            f"got {actual[tuple(bad[0])]}, expected {expected[tuple(bad[0])]}"
-        )
 
 
 def smooth_uint8(shape, rng):
@@ -66,7 +45,7 @@ def twelve_bit(rng, shape):
 @pytest.mark.parametrize("shape", [(1, 9), (9, 1), (17, 23), (64, 48), (3, 31, 29), (512, 512)])
 def test_equalize_hist_uint8_matches_opencv(backend, rng, shape):
     img = random_image(rng, shape, np.uint8)
-    res = run(fastct.equalize_hist, img, backend, dtype=np.uint8)
+    res = run_on(fastct.equalize_hist, img, backend, dtype=np.uint8)
     assert_same(res, ref.cv2_equalize(img))
 
 
@@ -78,16 +57,16 @@ def test_equalize_hist_uint8_structured_matches_opencv(backend, rng, kind):
         img = rng.choice(np.array([0, 3, 100, 101, 255], np.uint8), (40, 50), p=[0.5, 0.1, 0.2, 0.1, 0.1])
     else:  # lowest occupied bin far from 0, top far from 255
         img = rng.integers(90, 110, (33, 35), dtype=np.uint8)
-    res = run(fastct.equalize_hist, img, backend, dtype=np.uint8)
+    res = run_on(fastct.equalize_hist, img, backend, dtype=np.uint8)
     assert_same(res, ref.cv2_equalize(img))
 
 
 def test_equalize_hist_hand_example(backend):
     # values 10, 20, 30, 40 with counts 1, 1, 2, 4: cum - h0 = 0, 1, 3, 7 over total - h0 = 7
     img = np.array([[10, 20, 30, 30], [40, 40, 40, 40]], np.int16)
-    res = run(fastct.equalize_hist, img, backend)
+    res = run_on(fastct.equalize_hist, img, backend)
     np.testing.assert_array_equal(res, np.array([[0, 1, 3, 3], [7, 7, 7, 7]], np.float32) / np.float32(7))
-    res8 = run(fastct.equalize_hist, img, backend, dtype=np.uint8)
+    res8 = run_on(fastct.equalize_hist, img, backend, dtype=np.uint8)
     np.testing.assert_array_equal(res8, [[0, 36, 109, 109], [255, 255, 255, 255]])  # rint(k * 255/7)
 
 
@@ -96,7 +75,7 @@ def test_equalize_hist_hand_example(backend):
 def test_equalize_hist_full_resolution_matches_reference(backend, rng, data, out_dtype):
     shape = (3, 40, 37)
     img = random_image(rng, shape, np.int16) if data == "int16_hu" else twelve_bit(rng, shape)
-    res = run(fastct.equalize_hist, img, backend, dtype=out_dtype)
+    res = run_on(fastct.equalize_hist, img, backend, dtype=out_dtype)
     assert_same(res, ref.equalize(img, out_dtype=out_dtype))
     # one bin per integer value: every distinct value keeps a distinct level (float32 output)
     if out_dtype == np.float32:
@@ -114,7 +93,7 @@ def test_equalize_hist_one_bin_per_value_matches_scikit_image(backend, rng):
     cdf, centers = exposure.cumulative_distribution(img)
     assert np.array_equal(centers, np.arange(img.min(), img.max() + 1))  # one bin per value
     expected = (cdf[img - img.min()] - cdf[0]) / (1.0 - cdf[0])
-    res = run(fastct.equalize_hist, img, backend)
+    res = run_on(fastct.equalize_hist, img, backend)
     np.testing.assert_allclose(res, expected, rtol=0, atol=1e-6)
 
 
@@ -122,7 +101,7 @@ def test_equalize_hist_one_bin_per_value_matches_scikit_image(backend, rng):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
 def test_equalize_hist_nbins_matches_reference(backend, rng, dtype, nbins):
     img = random_image(rng, (2, 23, 19), dtype)
-    res = run(fastct.equalize_hist, img, backend, nbins=nbins)
+    res = run_on(fastct.equalize_hist, img, backend, nbins=nbins)
     assert_same(res, ref.equalize(img, nbins=nbins))
     if nbins == 2:  # two bins: the low half of the range maps to 0, the high half to 1
         assert set(np.unique(res)) <= {0.0, 1.0}
@@ -131,14 +110,14 @@ def test_equalize_hist_nbins_matches_reference(backend, rng, dtype, nbins):
 @pytest.mark.parametrize("out_dtype", [np.float32, np.uint16])
 def test_equalize_hist_float_defaults_to_256_bins(backend, rng, out_dtype):
     img = random_image(rng, (37, 41), np.float32)
-    res = run(fastct.equalize_hist, img, backend, dtype=out_dtype)
+    res = run_on(fastct.equalize_hist, img, backend, dtype=out_dtype)
     assert_same(res, ref.equalize(img, nbins=256, out_dtype=out_dtype))
     assert len(np.unique(res)) <= 256
 
 
 def test_equalize_hist_float64_computes_in_float32(backend, rng):
     img = random_image(rng, (29, 31), np.float64) / 7.0
-    res = run(fastct.equalize_hist, img, backend, nbins=100)
+    res = run_on(fastct.equalize_hist, img, backend, nbins=100)
     assert res.dtype == np.float32
     assert_same(res, ref.equalize(img.astype(np.float32), nbins=100))
 
@@ -149,7 +128,7 @@ def test_equalize_hist_float64_computes_in_float32(backend, rng):
 def test_equalize_hist_mask_matches_reference(backend, rng, dtype, mask_ndim, out_dtype):
     img = random_image(rng, (3, 26, 31), dtype)
     mask = rng.random((26, 31) if mask_ndim == 2 else (3, 26, 31)) < 0.3
-    res = run(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend), dtype=out_dtype)
+    res = run_on(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend), dtype=out_dtype)
     assert_same(res, ref.equalize(img, mask=mask, out_dtype=out_dtype))
 
 
@@ -161,14 +140,14 @@ def test_equalize_hist_mask_outside_range_maps_to_ends(backend, rng, out_dtype):
     mask[4:16, 4:20] = True
     img[~mask] = -1000
     img[0, :5] = 3000
-    res = run(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend), dtype=out_dtype)
+    res = run_on(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend), dtype=out_dtype)
     top = 1.0 if out_dtype == np.float32 else np.iinfo(out_dtype).max
     assert (res[~mask & (img == -1000)] == 0).all()
     assert (res[0, :5] == top).all()
     assert_same(res, ref.equalize(img, mask=mask, out_dtype=out_dtype))
     # inside the mask: the masked histogram alone decides (same as equalising the body pixels)
     body = img[mask]
-    alone = run(fastct.equalize_hist, body.reshape(12, 16), backend, dtype=out_dtype).ravel()
+    alone = run_on(fastct.equalize_hist, body.reshape(12, 16), backend, dtype=out_dtype).ravel()
     assert_same(res[mask], alone)
 
 
@@ -177,7 +156,7 @@ def test_equalize_hist_mask_unmasked_pixels_inside_range_use_the_lut(backend):
     mask = np.array([[True, True, True, False, False, False, False]])
     # counted values 0, 10, 20 -> 0, 1/2, 1. Unmasked 5 and 15 take the level of their (empty)
     # bins: (cum - h0) / (total - h0) = 0 at 5 and 1/2 at 15; 30 > max -> 1, -5 < min -> 0.
-    res = run(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend))
+    res = run_on(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend))
     np.testing.assert_array_equal(res, [[0.0, 0.5, 1.0, 0.0, 0.5, 1.0, 0.0]])
 
 
@@ -189,7 +168,7 @@ def test_equalize_hist_constant_slice_maps_to_zero(backend, dtype, out_dtype):
     batch[0] = 7
     batch[1] = np.arange(99).reshape(9, 11).astype(dtype)
     batch[2] = 200
-    res = run(fastct.equalize_hist, batch, backend, dtype=out_dtype)
+    res = run_on(fastct.equalize_hist, batch, backend, dtype=out_dtype)
     assert (res[0] == 0).all() and (res[2] == 0).all()
     assert_same(res[1], ref.equalize(batch[1], out_dtype=out_dtype))
     if dtype == np.uint8 and out_dtype == np.uint8:
@@ -200,41 +179,41 @@ def test_equalize_hist_constant_masked_region_maps_to_zero(backend):
     img = np.full((6, 6), 50, np.int16)
     img[0, 0], img[5, 5] = -10, 90
     mask = img == 50
-    res = run(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend))
+    res = run_on(fastct.equalize_hist, img, backend, mask=on_backend(mask, backend))
     assert res[0, 0] == 0 and res[5, 5] == 1.0 and (res[mask] == 0).all()
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.float32])
 def test_equalize_hist_batch_equals_per_slice(backend, rng, dtype):
     batch = np.stack([random_image(rng, (21, 18), dtype) * k for k in (1, 2, 3, 5)]).astype(dtype)
-    res = run(fastct.equalize_hist, batch, backend)
+    res = run_on(fastct.equalize_hist, batch, backend)
     assert res.shape == batch.shape
     for i in range(len(batch)):
-        assert_same(res[i], run(fastct.equalize_hist, batch[i], backend))
+        assert_same(res[i], run_on(fastct.equalize_hist, batch[i], backend))
 
 
 @pytest.mark.parametrize("out_dtype", OUT_DTYPES)
 def test_equalize_hist_empty_batch(backend, out_dtype):
-    res = run(fastct.equalize_hist, np.zeros((0, 5, 7), np.int16), backend, dtype=out_dtype)
+    res = run_on(fastct.equalize_hist, np.zeros((0, 5, 7), np.int16), backend, dtype=out_dtype)
     assert res.shape == (0, 5, 7) and res.dtype == out_dtype
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 17), (17, 1), (17, 23), (5, 17, 23)])
 def test_equalize_hist_odd_shapes(backend, rng, shape):
     img = random_image(rng, shape, np.int16)
-    res = run(fastct.equalize_hist, img, backend)
+    res = run_on(fastct.equalize_hist, img, backend)
     assert res.shape == shape and res.dtype == np.float32
     assert_same(res, ref.equalize(img))
 
 
 def test_equalize_hist_512_int16(backend, rng):
     img = random_image(rng, (512, 512), np.int16)
-    res = run(fastct.equalize_hist, img, backend, dtype=np.uint16)
+    res = run_on(fastct.equalize_hist, img, backend, dtype=np.uint16)
     assert_same(res, ref.equalize(img, out_dtype=np.uint16))
 
 
 def test_equalize_hist_real_ct(backend, ct_slice):
-    res = run(fastct.equalize_hist, ct_slice, backend)
+    res = run_on(fastct.equalize_hist, ct_slice, backend)
     assert_same(res, ref.equalize(ct_slice))
     assert res.min() == 0.0 and res.max() == 1.0
     order = np.argsort(ct_slice, axis=None, kind="stable")
@@ -305,7 +284,7 @@ def cv2_params(clip, tiles):
 def test_clahe_uint8_matches_opencv_tile_grids(backend, rng, shape, tiles):
     """Divisible and non-divisible sizes (OpenCV pads bottom/right, reflect-101), non-square grids."""
     img = random_image(rng, shape, np.uint8)
-    res = run(fastct.clahe, img, backend, **cv2_params(2.0, tiles))
+    res = run_on(fastct.clahe, img, backend, **cv2_params(2.0, tiles))
     assert_same(res, ref.cv2_clahe(img, 2.0, tiles))
 
 
@@ -313,22 +292,22 @@ def test_clahe_uint8_matches_opencv_tile_grids(backend, rng, shape, tiles):
 @pytest.mark.parametrize("shape", [(64, 64), (67, 45)])
 def test_clahe_uint8_matches_opencv_clip_limits(backend, rng, shape, clip):
     img = smooth_uint8(shape, rng)
-    res = run(fastct.clahe, img, backend, **cv2_params(clip, (4, 6)))
+    res = run_on(fastct.clahe, img, backend, **cv2_params(clip, (4, 6)))
     assert_same(res, ref.cv2_clahe(img, clip, (4, 6)))
 
 
 def test_clahe_uint8_matches_opencv_batch_and_512(backend, rng):
     batch = np.stack([smooth_uint8((512, 512), rng), random_image(rng, (512, 512), np.uint8)])
-    res = run(fastct.clahe, batch, backend, **cv2_params(2.0, (8, 8)))
+    res = run_on(fastct.clahe, batch, backend, **cv2_params(2.0, (8, 8)))
     assert_same(res, ref.cv2_clahe(batch, 2.0, (8, 8)))
     # one bin per value over (0, 255) is the same histogram as nbins=256
-    res_default = run(fastct.clahe, batch[:1], backend, clip_limit=2.0, value_range=(0, 255), dtype=np.uint8)
+    res_default = run_on(fastct.clahe, batch[:1], backend, clip_limit=2.0, value_range=(0, 255), dtype=np.uint8)
     assert_same(res_default, res[:1])
 
 
 def test_clahe_uint8_matches_opencv_real_ct(backend, ct_slice):
     img = np.clip((ct_slice.astype(np.float32) + 1024) / 8, 0, 255).astype(np.uint8)
-    res = run(fastct.clahe, img, backend, **cv2_params(3.0, (5, 3)))
+    res = run_on(fastct.clahe, img, backend, **cv2_params(3.0, (5, 3)))
     assert_same(res, ref.cv2_clahe(img, 3.0, (5, 3)))
 
 
@@ -345,7 +324,7 @@ def test_clahe_uint8_matches_opencv_real_ct(backend, ct_slice):
 def test_clahe_uint16_matches_opencv(backend, rng, shape, clip, tiles, data):
     img = random_image(rng, shape, np.uint16) if data == "full" else twelve_bit(rng, shape)
     params = dict(clip_limit=clip, tiles=tiles, value_range=(0, 65535), nbins=65536, dtype=np.uint16)
-    res = run(fastct.clahe, img, backend, **params)
+    res = run_on(fastct.clahe, img, backend, **params)
     assert_same(res, ref.cv2_clahe(img, clip, tiles))
 
 
@@ -354,7 +333,7 @@ def test_clahe_uint16_matches_opencv(backend, rng, shape, clip, tiles, data):
 def test_clahe_int16_full_resolution_matches_reference(backend, rng, clip, tiles, out_dtype):
     img = random_image(rng, (2, 37, 41), np.int16)
     img[1] //= 4  # a second slice with another range (bins are per slice)
-    res = run(fastct.clahe, img, backend, clip_limit=clip, tiles=tiles, dtype=out_dtype)
+    res = run_on(fastct.clahe, img, backend, clip_limit=clip, tiles=tiles, dtype=out_dtype)
     assert_same(res, ref.clahe(img, out_dtype, clip_limit=clip, tiles=tiles))
 
 
@@ -371,27 +350,27 @@ def test_clahe_int16_full_resolution_matches_reference(backend, rng, clip, tiles
 def test_clahe_float_matches_reference(backend, rng, dtype, kw):
     img = random_image(rng, (2, 33, 29), dtype)
     kw = dict(dict(tiles=(3, 4)), **kw)
-    res = run(fastct.clahe, img, backend, **kw)
+    res = run_on(fastct.clahe, img, backend, **kw)
     assert_same(res, ref.clahe(img, np.float32, **kw))
 
 
 @pytest.mark.parametrize("nbins", [16, 300])
 def test_clahe_int16_coarser_bins_matches_reference(backend, rng, nbins):
     img = random_image(rng, (45, 39), np.int16)
-    res = run(fastct.clahe, img, backend, nbins=nbins, tiles=(4, 3), dtype=np.uint16)
+    res = run_on(fastct.clahe, img, backend, nbins=nbins, tiles=(4, 3), dtype=np.uint16)
     assert_same(res, ref.clahe(img, np.uint16, nbins=nbins, tiles=(4, 3)))
 
 
 def test_clahe_uint16_12bit_full_resolution_matches_reference(backend, rng):
     img = twelve_bit(rng, (50, 44))
-    res = run(fastct.clahe, img, backend, clip_limit=3.0, tiles=(5, 4))
+    res = run_on(fastct.clahe, img, backend, clip_limit=3.0, tiles=(5, 4))
     assert_same(res, ref.clahe(img, np.float32, clip_limit=3.0, tiles=(5, 4)))
 
 
 def test_clahe_int16_value_range(backend, rng):
     """A fixed HU range: fractional bounds are rounded inwards, values outside clamp to the end bins."""
     img = random_image(rng, (36, 36), np.int16)
-    res = run(fastct.clahe, img, backend, value_range=(-200.5, 400.2), tiles=(3, 3))
+    res = run_on(fastct.clahe, img, backend, value_range=(-200.5, 400.2), tiles=(3, 3))
     assert_same(res, ref.clahe(img, np.float32, value_range=(-200.5, 400.2), tiles=(3, 3)))
     with pytest.raises(FastCTError, match="value_range"):
         fastct.clahe(on_backend(img, backend), value_range=(-1e6, 1e6), backend=backend)
@@ -402,22 +381,22 @@ def test_clahe_single_tile_without_clipping_is_the_cdf(backend, rng):
     exposure = pytest.importorskip("skimage.exposure")
     img = rng.integers(-1024, 1500, (47, 51)).astype(np.int16)
     cdf, _ = exposure.cumulative_distribution(img)
-    res = run(fastct.clahe, img, backend, clip_limit=0, tiles=1)
+    res = run_on(fastct.clahe, img, backend, clip_limit=0, tiles=1)
     np.testing.assert_allclose(res, cdf[img - img.min()], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.float32])
 def test_clahe_batch_equals_per_slice(backend, rng, dtype):
     batch = np.stack([random_image(rng, (26, 30), dtype) // k for k in (1, 3, 7)]).astype(dtype)
-    res = run(fastct.clahe, batch, backend, tiles=(3, 2))
+    res = run_on(fastct.clahe, batch, backend, tiles=(3, 2))
     for i in range(len(batch)):
-        assert_same(res[i], run(fastct.clahe, batch[i], backend, tiles=(3, 2)))
+        assert_same(res[i], run_on(fastct.clahe, batch[i], backend, tiles=(3, 2)))
 
 
 @pytest.mark.parametrize("out_dtype", OUT_DTYPES)
 def test_clahe_output_range(backend, rng, out_dtype):
     img = random_image(rng, (3, 40, 40), np.int16)
-    res = run(fastct.clahe, img, backend, dtype=out_dtype, tiles=(4, 4))
+    res = run_on(fastct.clahe, img, backend, dtype=out_dtype, tiles=(4, 4))
     top = 1.0 if out_dtype == np.float32 else np.iinfo(out_dtype).max
     assert res.dtype == out_dtype and res.shape == img.shape
     assert res.min() >= 0 and res.max() <= top
@@ -428,30 +407,30 @@ def test_clahe_output_range(backend, rng, out_dtype):
 
 
 def test_clahe_real_ct(backend, ct_slice):
-    res = run(fastct.clahe, ct_slice, backend)
+    res = run_on(fastct.clahe, ct_slice, backend)
     assert_same(res, ref.clahe(ct_slice, np.float32))
-    res8 = run(fastct.clahe, ct_slice, backend, clip_limit=1.5, tiles=(6, 5), dtype=np.uint8)
+    res8 = run_on(fastct.clahe, ct_slice, backend, clip_limit=1.5, tiles=(6, 5), dtype=np.uint8)
     assert_same(res8, ref.clahe(ct_slice, np.uint8, clip_limit=1.5, tiles=(6, 5)))
 
 
 def test_clahe_and_equalize_real_mr(backend, mr_slice):
     """MR intensities (int16, 0..a few thousand) at one bin per value."""
-    res16 = run(fastct.equalize_hist, mr_slice, backend, dtype=np.uint16)
+    res16 = run_on(fastct.equalize_hist, mr_slice, backend, dtype=np.uint16)
     assert_same(res16, ref.equalize(mr_slice, out_dtype=np.uint16))
-    res = run(fastct.clahe, mr_slice, backend, clip_limit=2.5, tiles=(4, 4))
+    res = run_on(fastct.clahe, mr_slice, backend, clip_limit=2.5, tiles=(4, 4))
     assert_same(res, ref.clahe(mr_slice, np.float32, clip_limit=2.5, tiles=(4, 4)))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 30), (30, 1), (17, 23)])
 def test_clahe_odd_shapes(backend, rng, shape):
     img = random_image(rng, shape, np.int16)
-    res = run(fastct.clahe, img, backend)
+    res = run_on(fastct.clahe, img, backend)
     assert_same(res, ref.clahe(img, np.float32))
 
 
 @pytest.mark.parametrize("out_dtype", OUT_DTYPES)
 def test_clahe_empty_batch(backend, out_dtype):
-    res = run(fastct.clahe, np.zeros((0, 8, 8), np.uint16), backend, dtype=out_dtype)
+    res = run_on(fastct.clahe, np.zeros((0, 8, 8), np.uint16), backend, dtype=out_dtype)
     assert res.shape == (0, 8, 8) and res.dtype == out_dtype
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ref_histogram as ref
-from conftest import on_backend, random_image, to_numpy
+from conftest import on_backend, random_image, to_numpy, assert_same, run_on
 
 import fastct
 from fastct import FastCTError
@@ -16,27 +16,6 @@ cv2 = pytest.importorskip("cv2")
 
 OUT_DTYPES = (np.float32, np.uint8, np.uint16)
 HU_RAMP = np.arange(-2048, 4096, dtype=np.int16).reshape(64, 96)  # every HU a scanner stores, and more
-
-
-def run(fn, image, backend, *args, **kw):
-    """Call ``fn`` on the backend's copy of ``image``; check the input is untouched; return NumPy."""
-    dev = on_backend(image, backend)
-    before = image.copy()
-    res = fn(dev, *args, backend=backend, **kw)
-    assert np.array_equal(to_numpy(dev), before), "the input array was modified"
-    return to_numpy(res)
-
-
-def assert_same(actual, expected):
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if not np.array_equal(actual, expected):
-        diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-        bad = np.argwhere(diff > 0)
-        raise AssertionError(
-            f"{len(bad)} of {actual.size} values differ (max {diff.max()}); first at {tuple(bad[0])}: "
-            f"got {actual[tuple(bad[0])]}, expected {expected[tuple(bad[0])]}"
-        )
 
 
 def exact_window_levels(x, center, width, maxval):
@@ -62,7 +41,7 @@ def exact_window_levels(x, center, width, maxval):
 @pytest.mark.parametrize("preset", sorted(fastct.WINDOW_PRESETS))
 def test_window_presets_match_dicom(backend, preset, out_dtype):
     center, width = fastct.WINDOW_PRESETS[preset]
-    res = run(fastct.window, HU_RAMP, backend, preset=preset, dtype=out_dtype)
+    res = run_on(fastct.window, HU_RAMP, backend, preset=preset, dtype=out_dtype)
     expected, _ = ref.window(HU_RAMP, center, width, out_dtype)
     assert_same(res, expected)
     if out_dtype != np.float32:  # integer outputs: exactly the rounded rational value
@@ -80,7 +59,7 @@ def test_window_presets_match_dicom(backend, preset, out_dtype):
 def test_window_center_width_match_dicom(backend, rng, dtype, out_dtype):
     img = random_image(rng, (3, 21, 17), dtype)
     center, width = (60.0, 255.0) if dtype == np.uint8 else (300.5, 1234.25)
-    res = run(fastct.window, img, backend, center, width, dtype=out_dtype)
+    res = run_on(fastct.window, img, backend, center, width, dtype=out_dtype)
     compute = img.astype(np.float32) if dtype == np.float64 else img  # float64 is computed as float32
     expected, _ = ref.window(compute, center, width, out_dtype)
     assert_same(res, expected)
@@ -88,7 +67,7 @@ def test_window_center_width_match_dicom(backend, rng, dtype, out_dtype):
 
 def test_window_float_input_matches_dicom_within_float32(backend, rng):
     img = (rng.random((40, 50)) * 4000 - 2000).astype(np.float32)
-    res = run(fastct.window, img, backend, -600, 1500)
+    res = run_on(fastct.window, img, backend, -600, 1500)
     _, exact = ref.window(img, -600.0, 1500.0, np.float32)
     np.testing.assert_allclose(res, exact, rtol=0, atol=6e-8)  # float32 rounding of [0, 1] values
     inside = ((res > 0) & (res < 1)).sum()  # the window spans ~1500 of the 4000 HU drawn from
@@ -98,35 +77,35 @@ def test_window_float_input_matches_dicom_within_float32(backend, rng):
 def test_window_hand_example(backend):
     # width 3: (x - (c - 0.5)) / 2 + 0.5 with c = 10 -> x = 8.5 .. 10.5 spans 0 .. 1
     img = np.array([[8, 9, 10, 11, 12]], np.int16)
-    res = run(fastct.window, img, backend, 10, 3)
+    res = run_on(fastct.window, img, backend, 10, 3)
     np.testing.assert_array_equal(res, np.array([[0.0, 0.25, 0.75, 1.0, 1.0]], np.float32))
-    res16 = run(fastct.window, img, backend, 10, 3, dtype=np.uint16)
+    res16 = run_on(fastct.window, img, backend, 10, 3, dtype=np.uint16)
     np.testing.assert_array_equal(res16, [[0, 16384, 49151, 65535, 65535]])  # rint(0.25 * 65535) = 16384
 
 
 def test_window_preset_name_as_center(backend):
-    a = run(fastct.window, HU_RAMP, backend, "lung")
-    b = run(fastct.window, HU_RAMP, backend, preset="lung")
+    a = run_on(fastct.window, HU_RAMP, backend, "lung")
+    b = run_on(fastct.window, HU_RAMP, backend, preset="lung")
     assert_same(a, b)
 
 
 def test_window_batch_and_slice(backend, rng):
     batch = random_image(rng, (4, 19, 23), np.int16)
-    res = run(fastct.window, batch, backend, preset="bone", dtype=np.uint8)
+    res = run_on(fastct.window, batch, backend, preset="bone", dtype=np.uint8)
     for i in range(len(batch)):
-        assert_same(res[i], run(fastct.window, batch[i], backend, preset="bone", dtype=np.uint8))
+        assert_same(res[i], run_on(fastct.window, batch[i], backend, preset="bone", dtype=np.uint8))
 
 
 @pytest.mark.parametrize("out_dtype", OUT_DTYPES)
 def test_window_empty_batch(backend, out_dtype):
-    res = run(fastct.window, np.zeros((0, 3, 4), np.int16), backend, preset="brain", dtype=out_dtype)
+    res = run_on(fastct.window, np.zeros((0, 3, 4), np.int16), backend, preset="brain", dtype=out_dtype)
     assert res.shape == (0, 3, 4) and res.dtype == out_dtype
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 13), (13, 1), (17, 23)])
 def test_window_odd_shapes(backend, rng, shape):
     img = random_image(rng, shape, np.int16)
-    res = run(fastct.window, img, backend, preset="soft_tissue")
+    res = run_on(fastct.window, img, backend, preset="soft_tissue")
     assert_same(res, ref.window(img, 40.0, 400.0, np.float32)[0])
 
 
@@ -195,13 +174,13 @@ GRAY_CASES = [
 @pytest.mark.parametrize(("code", "order", "channels"), GRAY_CASES)
 def test_to_gray_integers_match_opencv(backend, rng, code, order, channels, dtype, shape):
     img = random_image(rng, shape + (channels,), dtype)
-    res = run(fastct.to_gray, img, backend, channel_order=order)
+    res = run_on(fastct.to_gray, img, backend, channel_order=order)
     assert_same(res, ref.cv2_gray(img, code))
 
 
 def test_to_gray_uint8_512_matches_opencv(backend, rng):
     img = random_image(rng, (512, 512, 3), np.uint8)
-    assert_same(run(fastct.to_gray, img, backend), ref.cv2_gray(img, "COLOR_RGB2GRAY"))
+    assert_same(run_on(fastct.to_gray, img, backend), ref.cv2_gray(img, "COLOR_RGB2GRAY"))
 
 
 def test_to_gray_uint8_every_extreme_pixel(backend):
@@ -214,7 +193,7 @@ def test_to_gray_uint8_every_extreme_pixel(backend):
         np.stack([zeros, zeros, levels], -1),
         np.stack([levels, levels, levels], -1),
     ])[None]
-    res = run(fastct.to_gray, pixels, backend)
+    res = run_on(fastct.to_gray, pixels, backend)
     assert_same(res, ref.cv2_gray(pixels, "COLOR_RGB2GRAY"))
     assert (res[0, 768:] == levels).all()  # grey stays grey
 
@@ -222,7 +201,7 @@ def test_to_gray_uint8_every_extreme_pixel(backend):
 @pytest.mark.parametrize(("code", "order", "channels"), GRAY_CASES)
 def test_to_gray_float32_matches_opencv(backend, rng, code, order, channels):
     img = rng.random((2, 31, 27, channels), dtype=np.float32)
-    res = run(fastct.to_gray, img, backend, channel_order=order)
+    res = run_on(fastct.to_gray, img, backend, channel_order=order)
     assert res.dtype == np.float32 and res.shape == (2, 31, 27)
     np.testing.assert_allclose(res, ref.cv2_gray(img, code), rtol=0, atol=1e-6)
     np.testing.assert_allclose(res, ref.gray_float(img, order), rtol=0, atol=1e-6)
@@ -230,7 +209,7 @@ def test_to_gray_float32_matches_opencv(backend, rng, code, order, channels):
 
 def test_to_gray_float_large_values(backend, rng):
     img = random_image(rng, (25, 19, 3), np.float32)  # +-1500: CT-like magnitudes
-    res = run(fastct.to_gray, img, backend)
+    res = run_on(fastct.to_gray, img, backend)
     scale = np.abs(img).max(axis=-1)
     assert (np.abs(res - ref.gray_float(img)) <= 4e-7 * scale + 1e-6).all()
     assert (np.abs(res - ref.cv2_gray(img, "COLOR_RGB2GRAY")) <= 4e-7 * scale + 1e-6).all()
@@ -238,7 +217,7 @@ def test_to_gray_float_large_values(backend, rng):
 
 def test_to_gray_float64_computes_in_float32(backend, rng):
     img = rng.random((11, 13, 3))
-    res = run(fastct.to_gray, img, backend)
+    res = run_on(fastct.to_gray, img, backend)
     assert res.dtype == np.float32
     np.testing.assert_allclose(res, ref.gray_float(img), rtol=0, atol=1e-6)
 
@@ -248,7 +227,7 @@ def test_to_gray_int16_fixed_point(backend, rng):
     img = rng.integers(-32768, 32768, (2, 40, 30, 3)).astype(np.int16)
     img[0, 0, 0] = (32767, 32767, 32767)
     img[0, 0, 1] = (-32768, -32768, -32768)
-    res = run(fastct.to_gray, img, backend)
+    res = run_on(fastct.to_gray, img, backend)
     assert_same(res, ref.gray_fixed(img))
     assert res[0, 0, 0] == 32767 and res[0, 0, 1] == -32768
     # within rounding + weight quantisation of the exact luma (mixed signs add the weight errors up)
@@ -261,12 +240,12 @@ def test_to_gray_alpha_is_ignored(backend, rng):
     img = random_image(rng, (12, 14, 4), np.uint8)
     other = img.copy()
     other[..., 3] = 255 - other[..., 3]
-    assert_same(run(fastct.to_gray, img, backend), run(fastct.to_gray, other, backend))
-    assert_same(run(fastct.to_gray, img, backend), run(fastct.to_gray, np.ascontiguousarray(img[..., :3]), backend))
+    assert_same(run_on(fastct.to_gray, img, backend), run_on(fastct.to_gray, other, backend))
+    assert_same(run_on(fastct.to_gray, img, backend), run_on(fastct.to_gray, np.ascontiguousarray(img[..., :3]), backend))
 
 
 def test_to_gray_empty_batch(backend):
-    res = run(fastct.to_gray, np.zeros((0, 5, 6, 3), np.uint8), backend)
+    res = run_on(fastct.to_gray, np.zeros((0, 5, 6, 3), np.uint8), backend)
     assert res.shape == (0, 5, 6) and res.dtype == np.uint8
 
 

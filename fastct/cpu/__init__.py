@@ -12,7 +12,7 @@ _configure_cache()
 
 from . import features, filters, frequency, fused, histogram, intensity, morphology  # noqa: E402
 
-__all__ = ["features", "filters", "frequency", "histogram", "intensity", "morphology", "runtime_info"]
+__all__ = ["features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info"]
 
 
 def runtime_info() -> dict:
