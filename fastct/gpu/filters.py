@@ -1,7 +1,81 @@
-"""GPU twin of ``fastct.cpu.filters`` (kernels pending; see :mod:`fastct.gpu`)."""
+"""Linear filters on the GPU: Gaussian blur, unsharp mask, Laplacian sharpening
+(twin of ``fastct/cpu/filters.py``).
 
-from ._pending import pending
+The Gaussian is a one-stage chain of :mod:`.fused` (separable, a shared-memory
+tile per block). Integer images use the exact fixed-point taps of
+:mod:`fastct._shared.gaussian` (sums exact in float32 or float64), float images
+float32 with the CPU's order of additions, so results match the CPU backend.
+"""
 
-gaussian_blur = pending("filters", "gaussian_blur")
-unsharp_mask = pending("filters", "unsharp_mask")
-sharpen = pending("filters", "sharpen")
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared.borders import border_index_map
+from .._shared.fusion import STAGE_LINEAR, ChainStage
+from .._shared.validation import integer_limits
+from . import _geometry, _runtime, _transfer
+from ._kernels import name_expr
+from ._launch import f32, f64, i32, i64, kernels, launch, to_device
+from .fused import chain_device, chain_scratch_bytes
+
+STENCIL = "stencil.cu"
+
+
+def _limits(dtype):
+    """Saturation bounds for writing ``dtype`` (unused for floats)."""
+    if np.dtype(dtype).kind == "f":
+        return -1, 1
+    return integer_limits(dtype)
+
+
+def _border_cval(cval, mode):
+    """cval as the kernels take it: only mode constant reads it, so never cast another."""
+    return cval if mode == "constant" else 0
+
+
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
+    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain."""
+    return _transfer.run(batch, out, lambda s, d: gaussian_device(s, d, taps_y, taps_x, mode, cval),
+                         slice_bytes=chain_scratch_bytes(batch, ()))
+
+
+def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
+    """``x + amount * (x - gaussian(x))``; integers blur to integers first."""
+    scratch = chain_scratch_bytes(batch, ()) + (batch[0].nbytes if batch.shape[0] else 0)
+    return _transfer.run(batch, out, lambda s, d: unsharp_device(s, d, taps_y, taps_x, amount, mode, cval),
+                         slice_bytes=scratch)
+
+
+def sharpen(batch, out, *, amount, neighbours, mode, cval):
+    """``x + amount * (k x - sum of its k neighbours)`` with k = 4 or 8."""
+    return _transfer.run(batch, out, lambda s, d: sharpen_device(s, d, amount, neighbours, mode, cval))
+
+
+def gaussian_device(src, dst, taps_y, taps_x, mode, cval):
+    stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, _border_cval(cval, mode))
+    return chain_device(src, dst, [stage])
+
+
+def unsharp_device(src, dst, taps_y, taps_x, amount, mode, cval):
+    blurred = _runtime.get().xp.empty_like(dst)
+    gaussian_device(src, blurred, taps_y, taps_x, mode, cval)
+    lo, hi = _limits(dst.dtype)
+    (kernel,) = kernels(STENCIL, src.dtype, name_expr("unsharp_combine", src.dtype))
+    grid, block = _geometry.elementwise_grid(src.size)
+    launch(kernel, grid, block, src, blurred, dst, i64(src.size), f32(amount), i64(lo), i64(hi))
+    return dst
+
+
+def sharpen_device(src, dst, amount, neighbours, mode, cval):
+    n, h, w = src.shape
+    rows_map = to_device(border_index_map(h, 1, 1, mode), np.int32)
+    cols_map = to_device(border_index_map(w, 1, 1, mode), np.int32)
+    lo, hi = _limits(dst.dtype)
+    (kernel,) = kernels(STENCIL, src.dtype, name_expr("sharpen", src.dtype))
+    cval = _border_cval(cval, mode)
+    for s0, s1 in _geometry.slice_parts(n):
+        grid, block = _geometry.plane_grid(h * w, s1 - s0)
+        launch(kernel, grid, block, src[s0:s1], dst[s0:s1], i32(h), i32(w), rows_map, cols_map, f64(cval),
+               f32(amount), i32(neighbours == 8), i64(lo), i64(hi))
+    return dst

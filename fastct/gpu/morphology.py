@@ -1,8 +1,85 @@
-"""GPU twin of ``fastct.cpu.morphology`` (kernels pending; see :mod:`fastct.gpu`)."""
+"""Grey-scale morphology with flat footprints on the GPU (twin of ``fastct/cpu/morphology.py``).
 
-from ._pending import pending
+Full rectangles are chains of running min/max stages (:mod:`.fused`: a
+shared-memory tile per block, rows then columns); opening and closing of
+rectangles are one fused two-stage launch. Other footprints take the min/max
+over their offsets (``morph_offsets`` in kernels/stencil.cu). Min and max are
+exact, so every dtype (float64 included) matches the CPU backend bit for bit.
+"""
 
-erode = pending("morphology", "erode")
-dilate = pending("morphology", "dilate")
-opening = pending("morphology", "opening")
-closing = pending("morphology", "closing")
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared.borders import border_index_map
+from .._shared.footprints import footprint_offsets, is_rectangle
+from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, chain_ok
+from . import _geometry, _runtime, _transfer
+from ._kernels import name_expr
+from ._launch import i32, kernels, launch, to_device
+from .fused import chain_device, chain_scratch_bytes
+
+STENCIL = "stencil.cu"
+
+
+def erode(batch, out, *, footprint, mode, cval):
+    """Erosion: minimum over the footprint. Writes ``out`` and returns it."""
+    return _run(batch, out, lambda s, d: morph_device(s, d, footprint, mode, cval, take_max=False))
+
+
+def dilate(batch, out, *, footprint, mode, cval):
+    """Dilation: maximum over the reflected footprint. Writes ``out`` and returns it."""
+    return _run(batch, out, lambda s, d: morph_device(s, d, footprint, mode, cval, take_max=True))
+
+
+def opening(batch, out, *, footprint, mode, cval):
+    """Opening: erosion then dilation by the same footprint."""
+    return _run(batch, out, lambda s, d: compose_device(s, d, footprint, mode, cval, (STAGE_MIN, STAGE_MAX)),
+                extra=True)
+
+
+def closing(batch, out, *, footprint, mode, cval):
+    """Closing: dilation then erosion by the same footprint."""
+    return _run(batch, out, lambda s, d: compose_device(s, d, footprint, mode, cval, (STAGE_MAX, STAGE_MIN)),
+                extra=True)
+
+
+def _run(batch, out, compute, extra=False):
+    scratch = chain_scratch_bytes(batch, ())
+    if extra and batch.shape[0]:
+        scratch += batch[0].nbytes  # the intermediate of a two-pass composition
+    return _transfer.run(batch, out, compute, slice_bytes=scratch)
+
+
+def compose_device(src, dst, footprint, mode, cval, kinds):
+    """Two morphology stages by the same footprint (fused when it is a rectangle)."""
+    kh, kw = footprint.shape
+    stages = [ChainStage(k, kh, kw, None, None, mode, cval) for k in kinds]
+    if is_rectangle(footprint) and chain_ok(stages):
+        return chain_device(src, dst, stages)
+    tmp = _runtime.get().xp.empty_like(src)
+    morph_device(src, tmp, footprint, mode, cval, take_max=kinds[0] == STAGE_MAX)
+    return morph_device(tmp, dst, footprint, mode, cval, take_max=kinds[1] == STAGE_MAX)
+
+
+def morph_device(src, dst, footprint, mode, cval, take_max):
+    """Erosion (``take_max=False``) or dilation of device slices."""
+    # cval only exists in mode constant (validated there to fit the dtype);
+    # elsewhere it is unused and must not be cast.
+    cval = cval if mode == "constant" else 0
+    if is_rectangle(footprint):
+        kh, kw = footprint.shape
+        kind = STAGE_MAX if take_max else STAGE_MIN
+        return chain_device(src, dst, [ChainStage(kind, kh, kw, None, None, mode, cval)])
+    n, h, w = src.shape
+    ry, rx = footprint.shape[0] // 2, footprint.shape[1] // 2
+    rows_map = to_device(border_index_map(h, ry, ry, mode), np.int32)
+    cols_map = to_device(border_index_map(w, rx, rx, mode), np.int32)
+    offsets = footprint_offsets(footprint, reflect=take_max)
+    (kernel,) = kernels(STENCIL, src.dtype, name_expr("morph_offsets", src.dtype))
+    off = to_device(offsets, np.int32)
+    for s0, s1 in _geometry.slice_parts(n):
+        grid, block = _geometry.plane_grid(h * w, s1 - s0)
+        launch(kernel, grid, block, src[s0:s1], dst[s0:s1], i32(h), i32(w), off, i32(len(offsets)),
+               i32(take_max), rows_map, i32(ry), cols_map, i32(rx), src.dtype.type(cval))
+    return dst
