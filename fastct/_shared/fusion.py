@@ -111,11 +111,9 @@ def reduced_fixed_point(taps: np.ndarray) -> tuple[np.ndarray, int]:
     ([1, 4, 6, 4, 1], 4)
     """
     q = fixed_point_taps(np.asarray(taps, np.float64))
-    bits = TAP_BITS
-    while bits > 0 and not np.any(q & 1):
-        q >>= 1
-        bits -= 1
-    return q, bits
+    common = int(np.bitwise_or.reduce(q))  # its trailing zeros are those all taps share
+    shift = min(TAP_BITS, (common & -common).bit_length() - 1) if common else 0
+    return q >> shift, TAP_BITS - shift
 
 
 def accumulator_dtype(dtype, frac_bits: int = TAP_BITS) -> np.dtype:
@@ -135,14 +133,42 @@ def accumulator_dtype(dtype, frac_bits: int = TAP_BITS) -> np.dtype:
     return np.dtype(np.float64)
 
 
+#: Recently built programs: building one (border maps, fixed-point taps) costs
+#: tens of microseconds, as much as running a chain over a small image.
+_PROGRAMS: dict = {}
+_PROGRAMS_MAX = 64
+
+
 def build_program(stages: list[ChainStage], shape: tuple[int, int], dtype) -> ChainProgram:
-    """Turn stages into the arrays a chain kernel runs, for slices of ``shape``."""
+    """Turn stages into the arrays a chain kernel runs, for slices of ``shape``.
+
+    Programs are cached by value (stage parameters, shape, dtype); callers
+    must treat the arrays of the returned program as read-only.
+    """
+    key = (tuple(_stage_key(s) for s in stages), tuple(int(n) for n in shape), np.dtype(dtype).str)
+    prog = _PROGRAMS.get(key)
+    if prog is None:
+        if len(_PROGRAMS) >= _PROGRAMS_MAX:
+            _PROGRAMS.clear()
+        prog = _PROGRAMS[key] = _build_program(stages, shape, dtype)
+    return prog
+
+
+def _stage_key(s: ChainStage):
+    taps = tuple(None if t is None else np.asarray(t, np.float64).tobytes() for t in (s.taps_y, s.taps_x))
+    return (int(s.kind), int(s.ky), int(s.kx), taps, s.mode, float(s.cval))
+
+
+def _build_program(stages: list[ChainStage], shape: tuple[int, int], dtype) -> ChainProgram:
     h, w = shape
     dtype = np.dtype(dtype)
     n = len(stages)
     integer = dtype.kind in "iu"
     fixed = {}  # stage index -> (taps_y, taps_x, fractional bits of the two-axis sum)
     for i, s in enumerate(stages):
+        if s.kind == STAGE_LINEAR and not all(np.array_equal(t, np.asarray(t)[::-1]) for t in (s.taps_y, s.taps_x)):
+            # Kernels add mirrored rows/columns before multiplying (half the products).
+            raise ValueError("chain linear stages need symmetric taps")
         if s.kind == STAGE_LINEAR and integer:
             qy, by = reduced_fixed_point(s.taps_y)
             qx, bx = reduced_fixed_point(s.taps_x)

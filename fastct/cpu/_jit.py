@@ -75,6 +75,18 @@ jit = numba.njit(cache=True, nogil=True)
 pjit = numba.njit(cache=True, nogil=True, parallel=True)
 prange = numba.prange
 
+#: Row-level helper of a kernel: no reference counting (``_nrt=False``).
+#: numba otherwise increments and decrements an atomic counter each time a
+#: row view is made or passed on, which costs more than the work on a
+#: 512-pixel row. Such helpers cannot allocate, nor return views they made.
+rowjit = numba.njit(cache=True, nogil=True, _nrt=False)
+#: :data:`rowjit`, inlined into its callers by numba (small helpers returning a view).
+rowjit_inline = numba.njit(cache=True, nogil=True, _nrt=False, inline="always")
+#: :data:`rowjit` for multiply-add loops: ``fastmath={"contract"}`` lets LLVM
+#: fuse ``a * b + c`` into one FMA (exact for the fixed-point integer sums,
+#: one rounding less per tap for floats); nothing else is relaxed.
+linjit = numba.njit(cache=True, nogil=True, _nrt=False, fastmath={"contract"})
+
 
 def finish(acc, shift, lo, hi):  # pragma: no cover - replaced by the overload inside kernels
     """Turn an accumulator into an output value (see the overload below)."""
@@ -166,3 +178,69 @@ def fill_line(src, n, sy, cols_map, before, cval, line):
         s = cols_map[j]
         line[j] = row[s] if s >= 0 else cval
 
+
+
+# ---------------------------------------------------------------------------
+# software prefetch
+
+from llvmlite import binding as _llvm  # noqa: E402
+from llvmlite import ir as _ir  # noqa: E402
+from numba.core import cgutils  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
+
+# LLVM names intrinsics by pointer type: "p0" with opaque pointers (LLVM >= 15).
+_PREFETCH = "llvm.prefetch.p0" if _llvm.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
+
+
+def _prefetch_codegen(write):
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = _ir.IntType(8).as_pointer()
+        i32 = _ir.IntType(32)
+        fnty = _ir.FunctionType(_ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
+        # (address, read 0 / write 1, locality 3 = keep in every level, data cache)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(write), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _prefetch_read(typingctx, arr, index):
+    """``llvm.prefetch`` of ``arr[index]`` (1-D) for reading."""
+    return types.void(arr, index), _prefetch_codegen(0)
+
+
+@intrinsic
+def _prefetch_write(typingctx, arr, index):
+    """``llvm.prefetch`` of ``arr[index]`` (1-D) for writing (the line is fetched for ownership)."""
+    return types.void(arr, index), _prefetch_codegen(1)
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def prefetch_row(row):
+    """Ask for every cache line of ``row`` ahead of reading it.
+
+    Stencil kernels walk a slice row by row with real work between the row
+    reads; the hardware prefetcher then falls behind and each new row waits
+    on DRAM. Prefetching a few rows ahead roughly halves the time of the
+    chains on batches larger than the caches.
+    """
+    step = max(1, 64 // row.itemsize)
+    for x in range(0, row.shape[0], step):
+        _prefetch_read(row, x)
+
+
+@numba.njit(cache=True, nogil=True, _nrt=False)
+def prefetch_row_for_write(row):
+    """Fetch every cache line of ``row`` for writing ahead of time (see :func:`prefetch_row`).
+
+    A store to a line not in cache first reads it; with compute between the
+    row writes, those reads otherwise stall the stores.
+    """
+    step = max(1, 64 // row.itemsize)
+    for x in range(0, row.shape[0], step):
+        _prefetch_write(row, x)

@@ -1,8 +1,10 @@
 """Linear filters: Gaussian blur, unsharp mask, Laplacian sharpening (CPU twin of ``gpu/filters.py``).
 
 The Gaussian is a one-stage chain of :mod:`fastct.cpu.fused` (separable, per
-band of rows). Integer images use exact fixed-point taps accumulated in
-float64 (see :mod:`fastct._shared.gaussian`), float images float32.
+band of rows, symmetric taps folded). Integer images use exact fixed-point
+taps, accumulated in float32 where the sums stay below 2**24 (OpenCV's small
+dyadic kernels) and in float64 otherwise (see :mod:`fastct._shared.gaussian`
+and :func:`fastct._shared.fusion.accumulator_dtype`); float images in float32.
 """
 
 from __future__ import annotations

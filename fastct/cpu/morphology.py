@@ -1,9 +1,9 @@
 """Grey-scale morphology with flat footprints (CPU twin of ``gpu/morphology.py``).
 
 Full rectangles run separably as a chain of running min/max stages (see
-:mod:`fastct.cpu.fused`: direct comparisons for small windows, van Herk /
-Gil-Werman for large ones, so the cost hardly depends on the size); opening
-and closing of rectangles are one fused two-stage pass. Other footprints take
+:mod:`fastct.cpu.fused`: direct comparisons for small windows, doubling for
+large ones, so the cost grows with log2 of the size); opening and closing of
+rectangles are one fused two-stage pass. Other footprints take
 the min/max over their offsets. Work is split into bands of rows per slice so
 both small and large batches use every core.
 """
