@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 
 #: Kernel source files (``_common.cu`` is their shared prelude, not a kernel file).
-KERNEL_FILES = ("stencil.cu", "histogram.cu", "intensity.cu")
+KERNEL_FILES = ("stencil.cu", "histogram.cu", "intensity.cu", "features.cu")
 COMMON_FILE = "_common.cu"
 _INCLUDE = '#include "_common.cu"'
 
@@ -114,9 +114,19 @@ def _intensity():
     return names
 
 
+def _features():
+    # raw HU (feat_prepare, feat_row_sums) and preprocessed slices (the others) of any pixel dtype
+    names = [name_expr(k, t) for k in ("feat_prepare", "feat_row_sums", "feat_histograms", "feat_grid_means")
+             for t in MORPH_DTYPES]
+    names += ["ccl_merge", "ccl_flatten", "feat_mark_seeds", "feat_body", "feat_count", "feat_big", "feat_filled",
+              "feat_box_rows", "feat_box_cols", "feat_row_runs", "feat_finalize"]
+    return names
+
+
 def instantiations(file: str) -> tuple[str, ...]:
     """Every name expression fastct may request from ``file``."""
-    table = {"stencil.cu": _stencil, "histogram.cu": _histogram, "intensity.cu": _intensity}
+    table = {"stencil.cu": _stencil, "histogram.cu": _histogram, "intensity.cu": _intensity,
+             "features.cu": _features}
     return tuple(table[file]())
 
 
