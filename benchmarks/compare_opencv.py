@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import fastct
+from fastct.bench.data import to_uint8  # the classic 8-bit squeeze of HU
 from fastct.datasets import chest_phantom
 
 try:
@@ -40,11 +41,6 @@ def median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def to_uint8(batch: np.ndarray) -> np.ndarray:
-    """The classic workflow's 8-bit squeeze of HU: [-1024, 3071] -> [0, 255]."""
-    return np.clip((batch.astype(np.int32) + 1024) >> 4, 0, 255).astype(np.uint8)
 
 
 def cases(batch: np.ndarray, cv2):

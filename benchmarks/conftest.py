@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 
+from fastct.bench.data import to_uint8
 from fastct.datasets import chest_phantom
 
 
@@ -35,4 +36,4 @@ def warm_benchmark(benchmark):
 
 def uint8_view(batch: np.ndarray) -> np.ndarray:
     """The classic 8-bit squeeze of HU used by OpenCV workflows."""
-    return np.clip((batch.astype(np.int32) + 1024) >> 4, 0, 255).astype(np.uint8)
+    return to_uint8(batch)

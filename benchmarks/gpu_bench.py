@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import fastct
+from fastct.bench.peers import peer_default_pipeline, peer_equalize
 from fastct.datasets import chest_phantom
 
 
@@ -89,47 +90,8 @@ class Bench:
             print(f"  {group:<22} {name:<30} {med * 1e3:10.3f} ms   x{ratio:6.2f} of fastct")
 
 
-# ---------------------------------------------------------------------------
 # peers composed from ndimage + array code (CuPy on the GPU, NumPy/scipy in --self-test)
-
-
-def opencv5_taps(xp):
-    return xp.asarray(np.array([1, 4, 6, 4, 1], np.float32) / 16)
-
-
-def peer_gaussian5(xp, ndimage, x):
-    """OpenCV's 5x5 rule as two 1-D correlations in float32, rounded back to the input dtype."""
-    taps = opencv5_taps(xp)
-    f = x.astype(xp.float32)
-    f = ndimage.correlate1d(f, taps, axis=-1, mode="nearest")
-    f = ndimage.correlate1d(f, taps, axis=-2, mode="nearest")
-    info = np.iinfo(x.dtype)
-    return xp.clip(xp.floor(f + 0.5), info.min, info.max).astype(x.dtype)
-
-
-def peer_equalize(xp, x):
-    """Per-slice equalisation, one bin per integer value, with bincount + cumsum + gather."""
-    n = x.shape[0]
-    v = x.reshape(n, -1).astype(xp.int64)
-    lo = v.min(axis=1, keepdims=True)
-    hi = v.max(axis=1, keepdims=True)
-    span = int((hi - lo).max()) + 1
-    idx = (v - lo) + xp.arange(n, dtype=xp.int64)[:, None] * span
-    hist = xp.bincount(idx.ravel(), minlength=n * span).reshape(n, span)
-    cdf = xp.cumsum(hist, axis=1)
-    h0 = hist[:, :1]
-    den = xp.maximum(v.shape[1] - h0, 1).astype(xp.float32)
-    lut = ((cdf - h0).astype(xp.float32) / den).astype(xp.float32)
-    out = xp.take_along_axis(lut, v - lo, axis=1)
-    return out.reshape(x.shape)
-
-
-def peer_default_pipeline(xp, ndimage, x):
-    e = ndimage.grey_erosion(x, size=(1, 3, 3), mode="nearest")
-    d = ndimage.grey_dilation(e, size=(1, 3, 3), mode="nearest")
-    g = peer_gaussian5(xp, ndimage, d)
-    return peer_equalize(xp, g)
-
+# live in fastct.bench.peers, shared with `fastct bench`.
 
 # ---------------------------------------------------------------------------
 

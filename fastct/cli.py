@@ -3,6 +3,7 @@
 ``fastct info``      backends, why one is unavailable, versions, threads, device.
 ``fastct process``   files and folders of scans in, processed files out.
 ``fastct demo``      the default pipeline on embedded data, with timings and images.
+``fastct bench``     every op against peer libraries and a plain copy (:mod:`fastct.bench`).
 """
 
 from __future__ import annotations
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .ml.commands import register as register_ml
 
     register_ml(sub)
+    from .bench.command import register as register_bench
+
+    register_bench(sub)
     return parser
 
 

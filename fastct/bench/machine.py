@@ -1,0 +1,122 @@
+"""What every benchmark result records about where it ran."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+from importlib import import_module
+
+import numpy as np
+
+import fastct
+
+
+def cpu_count() -> int:
+    """CPUs this process may use.
+
+    Examples
+    --------
+    >>> cpu_count() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def machine_name(gpu: str | None = None) -> str:
+    """A stable, host-independent name for result files: ``<arch>-<N>cpu[-<gpu>]``.
+
+    Parameters
+    ----------
+    gpu : str, optional
+        Device name to append (lower case, runs of other characters as ``-``).
+
+    Examples
+    --------
+    >>> machine_name().endswith("cpu")
+    True
+    >>> machine_name("NVIDIA H100 80GB").split("cpu-")[1]
+    'nvidia-h100-80gb'
+    """
+    name = f"{platform.machine()}-{cpu_count()}cpu"
+    if gpu:
+        name += "-" + re.sub(r"[^a-z0-9]+", "-", gpu.lower()).strip("-")
+    return name
+
+
+def package_version(name: str) -> str:
+    """``name.__version__``, or ``"not installed"`` when it cannot be imported.
+
+    Examples
+    --------
+    >>> package_version("numpy") == np.__version__
+    True
+    >>> package_version("no_such_package_here")
+    'not installed'
+    """
+    try:
+        return str(getattr(import_module(name), "__version__", "?"))
+    except Exception:  # noqa: BLE001 - record what is missing instead of failing
+        return "not installed"
+
+
+def machine_info(*packages: str) -> dict:
+    """Machine, load, thread counts and versions of fastct, numpy, numba and ``packages``.
+
+    Examples
+    --------
+    >>> info = machine_info("scipy")
+    >>> sorted(info["versions"])[:3], info["cpus"] >= 1
+    (['fastct', 'numba', 'numpy'], True)
+    """
+    import numba
+
+    versions = {"fastct": fastct.__version__, "python": platform.python_version(), "numpy": np.__version__,
+                "numba": numba.__version__}
+    for name in packages:
+        versions[name] = package_version(name)
+    info = {
+        "machine": machine_name(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "versions": versions,
+    }
+    if "cv2" in packages and versions["cv2"] != "not installed":
+        import cv2
+
+        info["opencv_threads"] = cv2.getNumThreads()
+    return info
+
+
+def source_state() -> dict:
+    """Where the measured fastct came from: its folder and, in a git checkout, the commit and edited files.
+
+    Results of a checkout with uncommitted changes under ``fastct/`` say so
+    (``modified``), since they do not belong to the commit alone.
+
+    Examples
+    --------
+    >>> sorted(source_state())[:2]
+    ['commit', 'modified']
+    """
+    root = Path(fastct.__file__).resolve().parent.parent
+    state = {"path": str(root / "fastct"), "commit": None, "modified": None}
+    try:
+        def git(*args):
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                                  check=True).stdout
+
+        state["commit"] = git("rev-parse", "HEAD").strip()
+        changed = [line[3:] for line in git("status", "--porcelain", "--", "fastct").splitlines()]
+        state["modified"] = sorted(p for p in changed if not p.startswith("fastct/bench/"))
+    except (OSError, subprocess.SubprocessError):  # not a checkout, or no git: an installed package
+        pass
+    return state
