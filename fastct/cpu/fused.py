@@ -43,8 +43,8 @@ from numba.core import types
 
 from .._shared.fusion import STAGE_LINEAR, STAGE_MAX, build_program
 from .._shared.validation import integer_limits
-from ._jit import (jit, linjit, numba, overload, pjit, prange, prefetch_row, prefetch_row_for_write, rowjit,
-                   rowjit_inline)
+from ._jit import jit, jobjit, linjit, overload, prefetch_row, prefetch_row_for_write, rowjit, rowjit_inline
+from ._threads import run_jobs
 from .histogram import apply_lut, range_lut
 
 #: Rows per work item; patchable in tests to make small images cross bands.
@@ -60,12 +60,10 @@ def run_chain(batch, out, stages):
     n, h, w = batch.shape
     prog = build_program(stages, (h, w), batch.dtype)
     lo, hi = _limits(out.dtype, prog.taps_x.dtype)
-    band = _band_rows(prog)
-    jobs = n * -(-h // band)
-    _chain_kernel(
-        batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
-        prog.cvals, prog.row_pad, prog.col_pad, prog.scales, lo, hi, band, _chunks(jobs),
-    )
+    band = _band_rows(prog, h)
+    args = (batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
+            prog.cvals, prog.row_pad, prog.col_pad, prog.scales, lo, hi, band)
+    run_jobs(_chain_jobs, args, n * -(-h // band))
     return out
 
 
@@ -74,25 +72,19 @@ def run_chain_equalize(batch, out, stages, maxval):
     n, h, w = batch.shape
     prog = build_program(stages, (h, w), batch.dtype)
     lo, hi = _limits(batch.dtype, prog.taps_x.dtype)
-    _chain_equalize_kernel(
-        batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
-        prog.cvals, prog.row_pad, prog.col_pad, prog.scales, lo, hi, _band_rows(prog), np.float32(maxval), _chunks(n),
-    )
+    args = (batch, out, prog.kinds, prog.ky, prog.kx, prog.taps_y, prog.taps_x, prog.rows_maps, prog.cols_maps,
+            prog.cvals, prog.row_pad, prog.col_pad, prog.scales, lo, hi, _band_rows(prog, h), np.float32(maxval))
+    run_jobs(_chain_equalize_jobs, args, n)
     return out
 
 
-def _band_rows(prog) -> int:
-    """Rows per band: :data:`BAND_ROWS`, more for tall kernels.
+def _band_rows(prog, h: int) -> int:
+    """Rows per band: :data:`BAND_ROWS`, more for tall kernels, at most the slice.
 
     Every band recomputes its halo (``ky - 1`` rows per tall stage); bands
     several halos high keep that overhead small.
     """
-    return BAND_ROWS * max(1, prog.halo // 4)
-
-
-def _chunks(jobs: int) -> int:
-    """Work chunks: a few per thread for balance; each allocates its scratch buffers once."""
-    return max(1, min(jobs, 4 * numba.get_num_threads()))
+    return max(1, min(h, BAND_ROWS * max(1, prog.halo // 4)))
 
 
 def _limits(dtype, acc_dtype):
@@ -106,37 +98,44 @@ def _limits(dtype, acc_dtype):
 
 # ---------------------------------------------------------------------------
 # kernels
+#
+# The chain kernels are serial (``nogil``) functions over a range of jobs,
+# spread over threads by :func:`~fastct.cpu._threads.run_jobs`, not
+# ``prange`` kernels: numba re-optimises every callee's code once more for
+# each level that links it, and a parallel kernel adds two levels (the gufunc
+# and its wrapper) around the whole chain; that alone was a third of the
+# chain's cold compile time.
 
 
-@pjit
-def _chain_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scales,
-                  lo, hi, band, n_chunks):
-    n_slices, h, w = src.shape
+@jobjit
+def _chain_jobs(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad, scales,
+                lo, hi, band, first_job, end_job):
+    """Jobs ``first_job:end_job`` of a chain; job ``j`` is band ``j % n_bands`` of slice ``j // n_bands``."""
+    h = src.shape[1]
     n_bands = (h + band - 1) // band
-    jobs = n_slices * n_bands
-    for c in prange(n_chunks):
-        scratch = _scratch(src, taps_x, ky, band, col_pad)
-        for job in range(c * jobs // n_chunks, (c + 1) * jobs // n_chunks):
-            n = job // n_bands
-            y0 = (job % n_bands) * band
-            y1 = min(h, y0 + band)
-            _chain_band(src[n], dst[n], y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals,
-                        row_pad, col_pad, scales, lo, hi, True, scratch)
+    scratch = _scratch(src, taps_x, ky, band, col_pad)
+    in_memory = first_job >= 0  # True, typed bool: one _chain_band serves both kernels
+    for job in range(first_job, end_job):
+        n = job // n_bands
+        y0 = (job % n_bands) * band
+        _chain_band(src[n], dst[n], y0, min(h, y0 + band), kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps,
+                    cvals, row_pad, col_pad, scales, lo, hi, in_memory, scratch)
 
 
-@pjit
-def _chain_equalize_kernel(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad,
-                           col_pad, scales, lo, hi, band, maxval, n_chunks):
-    n_slices, h, w = src.shape
-    for c in prange(n_chunks):
-        scratch = _scratch(src, taps_x, ky, band, col_pad)
-        tmp = np.empty((h, w), src.dtype)  # one slice per chunk (L2-sized), not per batch
-        for n in range(c * n_slices // n_chunks, (c + 1) * n_slices // n_chunks):
-            for y0 in range(0, h, band):
-                _chain_band(src[n], tmp, y0, min(h, y0 + band), kinds, ky, kx, taps_y, taps_x, rows_maps,
-                            cols_maps, cvals, row_pad, col_pad, scales, lo, hi, False, scratch)
-            lut, lo_value = range_lut(tmp, maxval)
-            apply_lut(tmp, lut, lo_value, dst[n])
+@jobjit
+def _chain_equalize_jobs(src, dst, kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps, cvals, row_pad, col_pad,
+                         scales, lo, hi, band, maxval, first_job, end_job):
+    """Slices ``first_job:end_job``: the chain into a slice buffer (cache-sized), then its equalisation."""
+    h, w = src.shape[1], src.shape[2]
+    scratch = _scratch(src, taps_x, ky, band, col_pad)
+    tmp = np.empty((h, w), src.dtype)
+    in_memory = first_job < 0  # False, typed bool (see _chain_jobs)
+    for n in range(first_job, end_job):
+        for y0 in range(0, h, band):
+            _chain_band(src[n], tmp, y0, min(h, y0 + band), kinds, ky, kx, taps_y, taps_x, rows_maps, cols_maps,
+                        cvals, row_pad, col_pad, scales, lo, hi, in_memory, scratch)
+        lut, lo_value = range_lut(tmp, maxval)
+        apply_lut(tmp, lut, lo_value, dst[n])
 
 
 @jit
@@ -202,7 +201,7 @@ def _chain_band(img, out, y0, y1, kinds, ky, kx, taps_y, taps_x, rows_maps, cols
     for s in range(n_stages):
         halo_after += ky[s] // 2
     inp = img
-    in_base = 0
+    in_base = y0 - y0  # 0 typed int64: a literal 0 would compile every stage twice
     for s in range(n_stages):
         halo_after -= ky[s] // 2  # rows still needed by the stages after this one
         olo = max(0, y0 - halo_after)
