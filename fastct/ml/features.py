@@ -2,8 +2,8 @@
 
 See :mod:`fastct.ml.spec` for what each feature group measures. This module
 validates, preprocesses (for the groups that read the preprocessed slice) and
-dispatches to the backend twin ``features.features`` (Numba on the CPU; the
-CuPy kernels are not part of this version).
+dispatches to the backend twin ``features.features`` (Numba kernels on the
+CPU, CUDA kernels through CuPy on the GPU; both give the same bits).
 """
 
 from __future__ import annotations
