@@ -21,69 +21,24 @@ launches split the slices into several grid parts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from gpu_env import ENVIRONMENTS, REQUIRE_GPU, gpu_environment
 
 import fastct
 import fastct.gpu
-from fastct import backends
 from fastct.datasets import lung_phantoms
 from fastct.errors import InvalidArgumentError
-from fastct.gpu import _geometry, _runtime, _transfer
+from fastct.gpu import _geometry, _transfer
 from fastct.ml import feature_names, features
 from fastct.ml.features import feature_backend
 from fastct.ml.spec import resolve_spec
 
-REQUIRE_GPU = os.environ.get("FASTCT_REQUIRE_GPU") == "1"
 RAW_GROUPS = ["masks", "hu", "dense", "air", "std", "grad"]  # no group reads the preprocessed slice
 
 
-@dataclass
-class Env:
-    kind: str  # "cuda" or "emulator"
-    runtime: object = None
-
-    def device(self, a):
-        if self.kind == "cuda":
-            import cupy
-
-            return cupy.asarray(a)
-        return self.runtime.xp.asarray(a)
-
-    def host(self, a):
-        return a.get() if self.kind == "cuda" else np.asarray(a)
-
-
-@pytest.fixture(scope="module", params=["cuda", "emulator"])
-def gpu(request):
-    if request.param == "cuda":
-        backends.reset_probe_cache()
-        st = backends.status("gpu")
-        if not st.available:
-            if REQUIRE_GPU:
-                pytest.fail(f"GPU required but unusable: {st.reason}")
-            pytest.skip(f"no usable GPU: {st.reason}")
-        yield Env("cuda")
-        return
-    if os.environ.get("FASTCT_GPU_EMULATOR") == "0":
-        pytest.skip("FASTCT_GPU_EMULATOR=0")
-    from fastct.gpu import _emulator
-
-    if _emulator.compiler() is None:
-        pytest.skip("no C++ compiler for the CUDA emulator")
-    runtime = _emulator.EmulatedRuntime()
-    previous = _runtime.use(runtime)
-    real_info = fastct.gpu.runtime_info
-    fastct.gpu.runtime_info = lambda: {"device": "CPU emulator"}
-    backends.reset_probe_cache()
-    try:
-        yield Env("emulator", runtime)
-    finally:
-        fastct.gpu.runtime_info = real_info
-        _runtime.use(previous)
-        backends.reset_probe_cache()
+gpu = pytest.fixture(scope="module", params=ENVIRONMENTS)(gpu_environment)
 
 
 @pytest.fixture(params=["default", "small"])
