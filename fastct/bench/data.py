@@ -59,9 +59,13 @@ def convert(hu: np.ndarray, dtype: str) -> np.ndarray:
     --------
     >>> convert(np.array([-1024, 40], np.int16), "float32")
     array([-1024.,    40.], dtype=float32)
+    >>> convert(np.array([-1024, 40], np.int16), "uint16")  # stored values: HU + 1024, as scanners write them
+    array([   0, 1064], dtype=uint16)
     """
     if dtype == "uint8":
         return to_uint8(hu)
+    if dtype == "uint16":
+        return np.ascontiguousarray(np.clip(hu.astype(np.int32) + 1024, 0, 65535), dtype=np.uint16)
     return np.ascontiguousarray(hu, dtype=dtype)
 
 

@@ -79,7 +79,9 @@ class PeerSpec:
     """One peer of an op: its library, builder and the dtypes it takes.
 
     ``dtypes`` None means any benchmarked dtype; ``best`` adds a second
-    candidate on that dtype (the peer's fastest) besides the CT dtype.
+    candidate on that dtype (the peer's fastest) besides the CT dtype;
+    ``instead`` maps a benchmarked dtype the peer does not take to the one
+    that holds the same data for it (int16 HU -> uint16 stored values).
     """
 
     library: str
@@ -87,6 +89,7 @@ class PeerSpec:
     dtypes: tuple | None = None
     best: str | None = None
     label: str | None = None
+    instead: dict | None = None
 
 
 _CV_ANY = ("uint8", "int16", "float32")
@@ -126,7 +129,8 @@ PEERS: dict[str, tuple[PeerSpec, ...]] = {
         PeerSpec("array", P.array_equalize, label="bincount"),
     ),
     "clahe": (
-        PeerSpec("opencv", P.opencv_clahe, ("uint8",), best="uint8"),
+        # OpenCV's CLAHE takes uint8 and uint16: int16 HU runs as uint16 (HU + 1024), full bit depth.
+        PeerSpec("opencv", P.opencv_clahe, ("uint8", "uint16"), best="uint8", instead={"int16": "uint16"}),
         PeerSpec("skimage", P.skimage_clahe, ("uint8", "int16")),  # floats must lie in [-1, 1]
     ),
     "window": (
@@ -258,7 +262,8 @@ def candidates(groups=GROUPS, backends=("cpu",), dtypes=DTYPES, shapes=DEFAULT_B
                     for spec in PEERS[group]:
                         if spec.library not in names:
                             continue  # no such library on this backend (OpenCV on the GPU)
-                        variants = [dtype] + ([spec.best] if spec.best and spec.best != dtype else [])
+                        own = (spec.instead or {}).get(dtype, dtype)
+                        variants = [own] + ([spec.best] if spec.best and spec.best != own else [])
                         for data_dtype in variants:
                             name = names[spec.library]
                             if spec.label:
