@@ -16,6 +16,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
+import math
+
 import numpy as np
 
 from . import backends
@@ -339,7 +341,13 @@ def plan_clahe(*, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dt
         raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
 
     def bind(batch, params):
-        return dict(params, nbins=resolve_nbins(nbins, batch.dtype))
+        bins = resolve_nbins(nbins, batch.dtype)
+        if bins == 0 and value_range is not None and math.floor(value_range[1]) < math.ceil(value_range[0]):
+            raise InvalidArgumentError(
+                f"value_range: {value_range!r} holds no integer value of the {np.dtype(batch.dtype).name} "
+                f"image (one bin per integer value); widen it or pass nbins"
+            )
+        return dict(params, nbins=bins)
 
     return Step(
         "clahe",

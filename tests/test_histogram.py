@@ -374,6 +374,9 @@ def test_clahe_int16_value_range(backend, rng):
     assert_same(res, ref.clahe(img, np.float32, value_range=(-200.5, 400.2), tiles=(3, 3)))
     with pytest.raises(FastCTError, match="value_range"):
         fastct.clahe(on_backend(img, backend), value_range=(-1e6, 1e6), backend=backend)
+    # No integer inside the range: no bin at all (an error, not a division by zero).
+    with pytest.raises(FastCTError, match="value_range.*no integer"):
+        fastct.clahe(on_backend(img, backend), value_range=(0.2, 0.7), backend=backend)
 
 
 def test_clahe_single_tile_without_clipping_is_the_cdf(backend, rng):
