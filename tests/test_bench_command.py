@@ -10,6 +10,7 @@ import pytest
 
 from fastct import backends, cli
 from fastct.bench import registry
+from fastct.bench import targets as tg
 
 TINY = ["--quick", "--batch", "1x32x32,2x32x32", "--repeat", "1"]
 
@@ -26,7 +27,7 @@ def test_quick_run_writes_report_and_chart(tmp_path, capsys):
     assert code == 0, text
     report = json.loads(out.read_text())
     for key in ("schema", "date", "machine", "settings", "op_params", "peers", "headline", "summary", "results",
-                "startup", "memory", "chart", "wall_s"):
+                "startup", "memory", "targets", "chart", "wall_s"):
         assert key in report, key
     assert report["settings"]["batches"] == ["1x32x32", "2x32x32"]
     assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["numba"]
@@ -110,3 +111,123 @@ def test_registry_covers_every_op_with_fastct_floor_and_peers():
             assert "peer" in kinds, (group, backend)
     ids = [c.id for c in cands]
     assert len(ids) == len(set(ids))
+
+
+# ---------------------------------------------------------------------------
+# targets section
+
+EXPECTED_TARGET_IDS = {
+    "pipeline_vs_opencv_chain", "pipeline_vs_copy",
+    *(f"{op}_{dt}_vs_opencv" for op in ("erode", "dilate", "gaussian_blur") for dt in ("int16", "float32")),
+    "equalize_hist_int16_vs_opencv_uint8", "clahe_int16_vs_opencv_uint16",
+    *(f"{op}_{dt}_vs_scipy_fft" for op in ("lowpass", "highpass") for dt in ("int16", "float32")),
+    *(f"{op}_15x15_vs_3x3_{dt}" for op in ("erode", "dilate") for dt in ("int16", "float32")),
+    "gaussian_sigma8_vs_sigma1.1_int16", "gaussian_sigma8_vs_sigma1.1_float32",
+    "import_time", "first_call_time",
+    *(f"memory_{g}" for g in registry.GROUPS),
+}
+
+
+def _rec(group, dtype, name, median_s, status="ok", batch="64x512x512", reason=None):
+    return {"group": group, "backend": "cpu", "dtype": dtype, "batch": batch, "name": name, "status": status,
+            "median_s": median_s if status == "ok" else None, "reason": reason}
+
+
+def test_default_run_has_every_candidate_the_targets_need():
+    ids = {t.id for t in tg.TARGETS}
+    assert ids == EXPECTED_TARGET_IDS and len(ids) == len(tg.TARGETS)
+    cands = {(c.group, c.dtype, c.name): c for c in registry.candidates(registry.GROUPS, ["cpu"])
+             if c.batch == tg.TARGET_BATCH}
+    for t in tg.TARGETS:
+        for ref in filter(None, (t.num, t.den)):
+            assert ref in cands and not cands[ref].unsupported, (t.id, ref)
+    # the size baselines are the ops' default parameters: 3x3 and sigma 1.1
+    assert registry.OP_PARAMS["erode"].startswith("3x3") and registry.OP_PARAMS["dilate"].startswith("3x3")
+    assert registry.OP_PARAMS["gaussian_sigma1.1"].startswith("sigma 1.1")
+    assert tg.by_id()["gaussian_sigma8_vs_sigma1.1_int16"].den == ("gaussian_sigma1.1", "int16", "fastct")
+
+
+def test_targets_met_and_not_met_on_synthetic_results():
+    results = [
+        _rec("pipeline", "int16", "fastct", 0.040),
+        _rec("pipeline", "int16", "OpenCV classic chain uint8", 0.100),   # 0.4 <= 0.5: met
+        _rec("pipeline", "int16", "copy int16->float32", 0.010),          # 4.0 > 3: not met
+        _rec("erode", "int16", "fastct", 0.010),
+        _rec("erode", "int16", "OpenCV int16", 0.010),                     # exactly the limit: met
+        _rec("erode_15x15", "int16", "fastct", 0.030),                     # 3x the 3x3 > 2: not met
+        _rec("gaussian_sigma1.1", "float32", "fastct", 0.010),
+        _rec("gaussian_sigma8", "float32", "fastct", 0.025),               # 2.5 <= 3: met
+        _rec("clahe", "int16", "fastct", 0.010),
+        _rec("clahe", "int16", "OpenCV uint16", None, status="absent", reason="OpenCV is not installed"),
+        _rec("lowpass", "int16", "fastct", 0.010, batch="4x64x64"),
+        _rec("lowpass", "int16", "scipy.fft", 0.020, batch="4x64x64"),
+    ]
+    startup = {"import_s": 0.12, "first_call_s": 1.4, "shape": [1, 512, 512]}
+    mib = 2**20
+    memory = {"shape": [64, 512, 512], "groups": {
+        "pipeline": {"ratio": 1.01, "extra_bytes": mib // 2, "output_bytes": 64 * mib},
+        "lowpass": {"ratio": 3.26, "extra_bytes": 72 * mib, "output_bytes": 32 * mib}}}
+    out = {r["id"]: r for r in tg.evaluate(results, startup, memory)}
+    assert set(out) == EXPECTED_TARGET_IDS
+
+    def check(tid, status, measured=None):
+        r = out[tid]
+        assert r["status"] == status, r
+        if measured is None:
+            assert r["measured"] is None
+        else:
+            assert r["measured"] == pytest.approx(measured)
+
+    check("pipeline_vs_opencv_chain", "met", 0.4)
+    check("pipeline_vs_copy", "not met", 4.0)
+    check("erode_int16_vs_opencv", "met", 1.0)
+    check("erode_15x15_vs_3x3_int16", "not met", 3.0)
+    check("gaussian_sigma8_vs_sigma1.1_float32", "met", 2.5)
+    check("import_time", "met", 0.12)
+    check("first_call_time", "not met", 1.4)
+    check("memory_pipeline", "met", 1.01)
+    check("memory_lowpass", "not met", 3.26)
+    # missing, absent or other-size candidates: not measured, with the reason
+    check("clahe_int16_vs_opencv_uint16", "not measured")
+    assert "absent" in out["clahe_int16_vs_opencv_uint16"]["note"]
+    check("dilate_float32_vs_opencv", "not measured")
+    assert "not in this run" in out["dilate_float32_vs_opencv"]["note"]
+    check("lowpass_int16_vs_scipy_fft", "not measured")
+    assert "0.50x at 4x64x64" in out["lowpass_int16_vs_scipy_fft"]["note"]
+    check("memory_erode", "not measured")
+    for r in out.values():
+        assert r["status"] in tg.STATUSES and r["limit"] > 0 and r["candidates"]
+    assert out["pipeline_vs_copy"]["candidates"] == ["pipeline-cpu-int16-64x512x512-fastct",
+                                                     "pipeline-cpu-int16-64x512x512-copy_int16->float32"]
+    text = tg.format_targets(list(out.values()))
+    assert len(text.splitlines()) == len(out) + 2  # header, one line per target, counts
+    assert "4.00x  <= 3x" in text and "not met" in text
+
+
+def test_targets_without_any_run_data_are_not_measured_never_an_error():
+    out = tg.evaluate([], None, {"error": "RuntimeError: boom"})
+    assert {r["status"] for r in out} == {"not measured"}
+    assert all(r["note"] for r in out)
+    assert any("boom" in r["note"] for r in out if r["id"].startswith("memory_"))
+
+
+def test_targets_from_a_tiny_run(tmp_path, capsys):
+    code, out = _bench(tmp_path, "--ops", "erode,erode_15x15", "--dtypes", "int16", "--no-startup")
+    text = capsys.readouterr().out
+    assert code == 0, text
+    report = json.loads(out.read_text())
+    recs = {r["id"]: r for r in report["targets"]}
+    assert set(recs) == EXPECTED_TARGET_IDS
+    # --quick sizes are not the targets' 64x512x512: nothing is judged, and the lines say so
+    assert {r["status"] for r in recs.values()} == {"not measured"}
+    assert "at 2x32x32" in recs["erode_15x15_vs_3x3_int16"]["note"]
+    assert "not in this run" in recs["pipeline_vs_copy"]["note"]
+    assert "targets (" in text and "--quick" in text
+    assert text.index("targets (") > text.index("t/peer")  # after the table
+    # the same records read at the run's own batch: erode's targets are judged, the others stay not measured
+    at = {r["id"]: r for r in tg.evaluate(report["results"], report["startup"], report["memory"], batch="2x32x32")}
+    for tid in ("erode_int16_vs_opencv", "erode_15x15_vs_3x3_int16"):
+        assert at[tid]["status"] in ("met", "not met") and at[tid]["measured"] > 0, at[tid]
+    assert at["memory_erode"]["status"] in ("met", "not met")
+    assert at["dilate_int16_vs_opencv"]["status"] == "not measured"
+    assert at["erode_float32_vs_opencv"]["status"] == "not measured"  # --dtypes int16

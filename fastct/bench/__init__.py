@@ -10,6 +10,8 @@
     Summary, table, JSON and PNG chart.
 :mod:`~fastct.bench.process_stats`
     Import and first-call time, peak memory, each in a fresh process.
+:mod:`~fastct.bench.targets`
+    The performance issue's CPU targets, met or not, from one run's numbers.
 :mod:`~fastct.bench.command`
     The ``fastct bench`` subcommand.
 

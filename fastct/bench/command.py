@@ -32,6 +32,9 @@ scipy.ndimage, scikit-image, scipy.fft (workers=-1), NumPy; on a GPU
 cupyx.scipy.ndimage, cuCIM and cupyx.scipy.fft. A peer that is not installed
 is reported as absent. Also measured, each in a fresh process: import and
 first-call time with a warm kernel cache, and peak memory per op.
+Last, the performance issue's CPU targets, each checked against this run's own
+numbers at 64x512x512: met, not met, or not measured (a candidate it needs is
+not in the run, e.g. with --ops, --dtypes, --batch or --quick).
 """
 
 
@@ -191,7 +194,8 @@ def run_bench(args) -> tuple[dict, list, list]:
     >>> summary[0]["group"], report["settings"]["quick"]
     ('window', True)
     """
-    from . import process_stats, report as rep, runner
+    from . import process_stats, runner, targets
+    from . import report as rep
     from .machine import machine_info, source_state
     from .peers import VERSION_MODULES, library_names
     from .registry import OP_PARAMS, candidates
@@ -260,8 +264,10 @@ def run_bench(args) -> tuple[dict, list, list]:
         "startup": extras.get("startup"),
         "memory": extras.get("memory"),
         "results": [r.to_dict() for r in results],
+        "targets": None,
         "wall_s": None,
     }
+    report["targets"] = targets.evaluate(report["results"], report["startup"], report["memory"])
     report["wall_s"] = time.perf_counter() - t0
     return report, results, summary
 
@@ -269,6 +275,7 @@ def run_bench(args) -> tuple[dict, list, list]:
 def cmd_bench(args) -> int:
     """Entry point of ``fastct bench`` (after argument parsing)."""
     from . import report as rep
+    from .targets import format_targets
 
     error = resolve_settings(args)
     if error:
@@ -290,6 +297,9 @@ def cmd_bench(args) -> int:
     extras = rep.format_extras(report["startup"], report["memory"])
     if extras:
         print(extras)
+    text = format_targets(report["targets"], quick=args.quick)
+    if text:
+        print("\n" + text)
     chart = rep.write_chart(summary, out.with_suffix(".png"),
                             title=f"fastct bench on {name} ({report['date'][:10]}): Mpx/s, higher is better")
     report["chart"] = chart.name if chart else None

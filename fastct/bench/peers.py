@@ -276,25 +276,43 @@ _CV_MORPH = {"erode": "MORPH_ERODE", "dilate": "MORPH_DILATE", "opening": "MORPH
 _ND_MORPH = {"erode": "grey_erosion", "dilate": "grey_dilation", "opening": "grey_opening", "closing": "grey_closing"}
 _SK_MORPH = {"erode": "erosion", "dilate": "dilation", "opening": "opening", "closing": "closing"}
 CUTOFF = 0.1
+#: Size-variant groups of the morphology ops: group -> (op, square side).
+MORPH_SIZES = {"erode_15x15": ("erode", 15), "dilate_15x15": ("dilate", 15)}
+#: Size-variant groups of the Gaussian: group -> sigma (radius ``int(4 sigma + 0.5)``, scipy's rule).
+GAUSSIAN_SIGMAS = {"gaussian_sigma1.1": 1.1, "gaussian_sigma8": 8.0}
 SHARPEN_KERNEL = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], np.float32)
+
+
+def morph_op(group: str) -> tuple:
+    """The morphology op and square side of a benchmark group (3 unless a size variant).
+
+    Examples
+    --------
+    >>> morph_op("erode"), morph_op("dilate_15x15")
+    (('erode', 3), ('dilate', 15))
+    """
+    return MORPH_SIZES.get(group, (group, 3))
 
 
 def opencv_morphology(op, x, libs):
     cv2 = libs.module("opencv")
-    k = np.ones((3, 3), np.uint8)
+    op, size = morph_op(op)
+    k = np.ones((size, size), np.uint8)
     code = getattr(cv2, _CV_MORPH[op])
     return per_slice(lambda s: cv2.morphologyEx(s, code, k, borderType=cv2.BORDER_REPLICATE), x)
 
 
 def ndimage_morphology(op, x, libs):
+    op, size = morph_op(op)
     fn = getattr(libs.module("ndimage"), _ND_MORPH[op])
-    kw = window_kw(fn, x.ndim, (3, 3))
+    kw = window_kw(fn, x.ndim, (size, size))
     return lambda: fn(x, mode="nearest", **kw)
 
 
 def skimage_morphology(op, x, libs):
+    op, size = morph_op(op)
     fn = getattr(libs.module("skimage", 0), _SK_MORPH[op])
-    footprint = libs.xp.ones((1, 3, 3), bool)
+    footprint = libs.xp.ones((1, size, size), bool)
     return lambda: fn(x, footprint)
 
 
@@ -314,6 +332,21 @@ def ndimage_gaussian(op, x, libs):
 def skimage_gaussian(op, x, libs):
     fn = libs.module("skimage", 1).gaussian
     return lambda: fn(x, sigma=1.0, truncate=2.0, mode="nearest", preserve_range=True, channel_axis=0)
+
+
+def opencv_gaussian_sigma(op, x, libs):
+    cv2 = libs.module("opencv")
+    sigma = GAUSSIAN_SIGMAS[op]
+    k = 2 * int(4.0 * sigma + 0.5) + 1  # fastct's (and scipy's) radius, not OpenCV's own ksize rule
+    return per_slice(lambda s: cv2.GaussianBlur(s, (k, k), sigma, borderType=cv2.BORDER_REPLICATE), x)
+
+
+def ndimage_gaussian_sigma(op, x, libs):
+    fn = libs.module("ndimage").gaussian_filter
+    kw = _axes_kw(fn)
+    sigma = GAUSSIAN_SIGMAS[op]
+    sigma = sigma if kw else (0.0,) * (x.ndim - 2) + (sigma, sigma)
+    return lambda: fn(x, sigma, mode="nearest", truncate=4.0, **kw)
 
 
 def fft_filter(op, x, libs):

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from .data import DTYPES
-from .registry import GROUPS
+from .registry import GROUPS, OPS
 
 _DTYPE_ORDER = {d: i for i, d in enumerate(DTYPES)}
 
@@ -83,7 +83,9 @@ def headline(summary: list[dict]) -> dict:
     The default pipeline on int16 (``pipeline_time_vs_best_peer``,
     ``pipeline_time_vs_copy``), the geometric mean of ``t/peer`` over the
     ops on int16 and over every op x dtype, and how many comparisons fastct
-    wins.
+    wins. Ops are those of :data:`~fastct.bench.registry.OPS`: the size
+    variants (``erode_15x15``, ``gaussian_sigma8`` ...) repeat three of them
+    with other parameters and would weigh those three twice or three times.
 
     Examples
     --------
@@ -95,7 +97,7 @@ def headline(summary: list[dict]) -> dict:
         rows = [r for r in summary if r["backend"] == backend]
         largest = max(r["pixels"] for r in rows)
         big = [r for r in rows if r["pixels"] == largest]
-        ops = [r for r in big if r["group"] != "pipeline"]
+        ops = [r for r in big if r["group"] in OPS]
         ratios = [r["time_vs_best_peer"] for r in ops if r["time_vs_best_peer"]]
         pipe = next((r for r in big if r["group"] == "pipeline" and r["dtype"] == "int16"), None)
         out[backend] = {
@@ -129,9 +131,10 @@ def format_table(summary: list[dict]) -> str:
     >>> print(format_table([]).splitlines()[0].split()[:3])
     ['op', 'backend', 'dtype']
     """
-    head = (f"{'op':<14}{'backend':<8}{'dtype':<8}{'batch':>11}  {'fastct':>8}  {'best peer':<32}{'peer':>8}"
+    w = max([14] + [len(r["group"]) + 2 for r in summary])  # the op column fits the longest group name
+    head = (f"{'op':<{w}}{'backend':<8}{'dtype':<8}{'batch':>11}  {'fastct':>8}  {'best peer':<32}{'peer':>8}"
             f"  {'copy':>8}  {'t/peer':>8}  {'t/copy':>8}")
-    lines = [head, f"{'':<41}  {'Mpx/s':>8}  {'':<32}{'Mpx/s':>8}  {'Mpx/s':>8}", "-" * len(head)]
+    lines = [head, f"{'':<{w + 27}}  {'Mpx/s':>8}  {'':<32}{'Mpx/s':>8}  {'Mpx/s':>8}", "-" * len(head)]
     order = {g: i for i, g in enumerate(GROUPS)}
     last = None
     for r in sorted(summary, key=lambda r: (order.get(r["group"], 99), r["backend"], _DTYPE_ORDER.get(r["dtype"], 9),
@@ -142,7 +145,7 @@ def format_table(summary: list[dict]) -> str:
         last = r["group"]
         fast = _fmt(r["fastct_mpx_s"], ".0f", r["fastct_status"] or "-")
         lines.append(
-            f"{name:<14}{r['backend']:<8}{r['dtype']:<8}{r['batch']:>11}  {fast:>8}  {(r['best_peer'] or '-'):<32}"
+            f"{name:<{w}}{r['backend']:<8}{r['dtype']:<8}{r['batch']:>11}  {fast:>8}  {(r['best_peer'] or '-'):<32}"
             f"{_fmt(r['best_peer_mpx_s'], '.0f'):>8}  {_fmt(r['floor_mpx_s'], '.0f'):>8}  "
             f"{_ratio(r['time_vs_best_peer']):>8}  {_ratio(r['time_vs_copy']):>8}"
         )
