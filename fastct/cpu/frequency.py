@@ -12,8 +12,10 @@ import scipy.fft
 from .._shared.frequency import frequency_filter, frequency_response, resolve_padding
 from ._jit import numba
 
-#: Slices transformed together; bounds the complex64 temporaries.
-CHUNK_SLICES = 16
+#: Slices transformed together per thread. One slice per thread keeps the
+#: temporaries (float32 input, complex64 spectrum, float32 result) per-thread
+#: sized and in cache: a batch needs little more memory than its output.
+SLICES_PER_THREAD = 1
 
 
 def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
@@ -39,5 +41,5 @@ def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
     def irfft2(spec, s):
         return scipy.fft.irfft2(spec, s=s, axes=(-2, -1), workers=workers)
 
-    frequency_filter(np, rfft2, irfft2, batch, out, response, padding, mode, cval, CHUNK_SLICES)
+    frequency_filter(np, rfft2, irfft2, batch, out, response, padding, mode, cval, SLICES_PER_THREAD * workers)
     return out
