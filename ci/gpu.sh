@@ -9,7 +9,10 @@
 #      makes every GPU test fail instead of skip, FASTCT_GPU_READY=1 marks the
 #      backend ready so the shared `backend` fixture (tests/conftest.py) runs
 #      each op test on "gpu" too (and "auto" picks the GPU);
-#   3. runs benchmarks/gpu_bench.py (device-resident and end-to-end timings).
+#   3. runs benchmarks/gpu_bench.py (device-resident and end-to-end timings)
+#      and the classification-feature GPU/CPU throughput of
+#      benchmarks/classify_phantoms.py (small data set: the F1 targets are a
+#      CPU run's business).
 #
 # Writes benchmarks/results/gpu-<host>-<utc>.log (everything printed) and
 # .json (the benchmark). Exits non-zero if a test or the benchmark failed.
@@ -63,6 +66,9 @@ EOF
     echo "== $(date -u +%H:%M:%S) GPU benchmarks"
     # shellcheck disable=SC2086
     "$PYTHON" benchmarks/gpu_bench.py --output "${base}.json" ${FASTCT_GPU_BENCH_ARGS:-} || status=1
+    echo "== $(date -u +%H:%M:%S) classification features, GPU vs CPU"
+    "$PYTHON" benchmarks/classify_phantoms.py --n-per-class 16 --size 256 --throughput-slices 64 \
+        --skip-baseline --output "${base}-features.json" || status=1
     echo "== $(date -u +%H:%M:%S) done, status ${status}"
     return $status
 }
