@@ -71,9 +71,6 @@ from numba.extending import overload  # noqa: E402
 
 #: Serial kernel: cached, releases the GIL (usable from Dask/thread pools).
 jit = numba.njit(cache=True, nogil=True)
-#: Parallel kernel: ``prange`` loops spread over numba's thread pool.
-pjit = numba.njit(cache=True, nogil=True, parallel=True)
-prange = numba.prange
 
 #: Serial kernel over a range of jobs, spread over threads by
 #: :func:`fastct.cpu._threads.run_jobs`. NumPy's error model (no zero checks

@@ -14,8 +14,10 @@ import numpy as np
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
 from .._shared.validation import integer_limits
-from ._jit import add_scaled, fill_line, pjit, prange, widen
+from ._jit import add_scaled, fill_line, jobjit, widen
+from ._threads import run_jobs
 from .fused import run_chain
+from .intensity import row_jobs
 
 #: Rows per work item; patchable in tests to make small images cross bands.
 BAND_ROWS = 32
@@ -45,7 +47,10 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
     blurred = np.empty_like(out)
     gaussian_blur(batch, blurred, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval)
     _, lo, hi = _limits(out.dtype)
-    _unsharp_combine(batch, blurred, out, float(amount), lo, hi)  # cast to float32 inside add_scaled
+    n, h, w = batch.shape
+    rows, jobs = row_jobs(n * h, w)
+    # amount is cast to float32 inside add_scaled
+    run_jobs(_unsharp_combine, (batch, blurred, out, float(amount), lo, hi, rows), jobs)
     return out
 
 
@@ -60,16 +65,23 @@ def sharpen(batch, out, *, amount, neighbours, mode, cval):
     cols_map = border_index_map(w, 1, 1, mode)
     acc_type = np.float32 if out.dtype.kind == "f" else np.int64
     _, lo, hi = _limits(out.dtype)
-    _sharpen_kernel(
-        batch, out, rows_map, cols_map, acc_type(cval), float(amount), neighbours == 8, lo, hi, BAND_ROWS
-    )
+    band = max(1, min(h, BAND_ROWS))
+    args = (batch, out, rows_map, cols_map, acc_type(cval), float(amount), neighbours == 8, lo, hi, band)
+    run_jobs(_sharpen_kernel, args, n * -(-h // band))
     return out
 
 
-@pjit
-def _unsharp_combine(src, blurred, dst, amount, lo, hi):
+# ---------------------------------------------------------------------------
+# kernels: serial functions over a range of jobs, spread over threads by
+# :func:`~fastct.cpu._threads.run_jobs` (see :mod:`fastct.cpu.fused` for why
+# not ``prange``).
+
+
+@jobjit
+def _unsharp_combine(src, blurred, dst, amount, lo, hi, rows, first_job, end_job):
+    """Jobs ``first_job:end_job``; job ``j`` is rows ``j * rows`` to ``(j + 1) * rows`` of the ``N * H`` rows."""
     n_slices, h, w = src.shape
-    for job in prange(n_slices * h):
+    for job in range(first_job * rows, min(end_job * rows, n_slices * h)):
         n = job // h
         y = job % h
         s = src[n, y]
@@ -80,18 +92,20 @@ def _unsharp_combine(src, blurred, dst, amount, lo, hi):
             d[x] = add_scaled(s[x], widen(s[x]) - widen(b[x]), amount, lo, hi)
 
 
-@pjit
-def _sharpen_kernel(src, dst, rows_map, cols_map, cval, amount, eight, lo, hi, band):
-    # cval has the accumulator type (int64 or float32); the band buffer takes it too.
-    proto = np.full(1, cval)
-    n_slices, h, w = src.shape
+@jobjit
+def _sharpen_kernel(src, dst, rows_map, cols_map, cval, amount, eight, lo, hi, band, first_job, end_job):
+    """Jobs ``first_job:end_job``; job ``j`` is band ``j % n_bands`` of slice ``j // n_bands``."""
+    h, w = src.shape[1], src.shape[2]
     n_bands = (h + band - 1) // band
     centre = 8 if eight else 4
-    for job in prange(n_slices * n_bands):
+    # cval has the accumulator type (int64 or float32); the band buffer takes it too.
+    proto = np.full(1, cval)
+    padded_full = np.empty((band + 2, w + 2), proto.dtype)  # once per chunk of jobs
+    for job in range(first_job, end_job):
         n = job // n_bands
         y0 = (job % n_bands) * band
         y1 = min(h, y0 + band)
-        padded = np.empty((y1 - y0 + 2, w + 2), proto.dtype)
+        padded = padded_full[: y1 - y0 + 2]
         for r in range(y1 - y0 + 2):
             fill_line(src, n, rows_map[y0 + r], cols_map, 1, cval, padded[r])
         for y in range(y1 - y0):

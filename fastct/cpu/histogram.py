@@ -12,7 +12,8 @@ from numba.core import types
 
 from .._shared.borders import border_index_map
 from .._shared.histogram import check_bin_count, clahe_clip_count, clahe_tile_geometry, output_maxval
-from ._jit import jit, overload, pjit, prange
+from ._jit import jit, jobjit, overload
+from ._threads import run_jobs
 
 #: Upper bound on the bytes of per-tile look-up tables held at once by CLAHE.
 CLAHE_LUT_BYTES = 64 << 20
@@ -28,12 +29,12 @@ def equalize_hist(batch, out, *, nbins, mask):
     if mask is None and nbins == 0:
         # Integers at full resolution: the slice's range first (one cheap
         # vectorised pass), then a histogram over just that range.
-        _equalize_full_range_kernel(batch, maxval, out)
+        run_jobs(_equalize_full_range_kernel, (batch, maxval, out), batch.shape[0])
         return out
     has_mask = mask is not None
     if mask is None:
         mask = np.zeros((1, 1, 1), np.uint8)
-    _equalize_kernel(batch, mask, has_mask, nbins, maxval, out)
+    run_jobs(_equalize_kernel, (batch, mask, has_mask, nbins, maxval, out), batch.shape[0])
     return out
 
 
@@ -54,8 +55,11 @@ def clahe(batch, out, *, clip_limit, tiles, nbins, value_range):
         # OpenCV's clip count depends on the bin count, which may differ per slice.
         limits = np.array([clahe_clip_count(clip_limit, tile_h * tile_w, int(k)) for k in nb[part]], np.int64)
         luts = np.empty((part.stop - part.start, ty, tx, int(nb[part].max())), np.float32)
-        _clahe_luts(batch[part], ranges[part], nb[part], nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval, luts)
-        _clahe_apply(batch[part], ranges[part], nb[part], nbins, luts, tile_h, tile_w, maxval, out[part])
+        src = batch[part]
+        run_jobs(_clahe_luts, (src, ranges[part], nb[part], nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval,
+                               luts), luts.shape[0] * ty * tx)
+        run_jobs(_clahe_apply, (src, ranges[part], nb[part], nbins, luts, tile_h, tile_w, maxval, out[part]),
+                 luts.shape[0] * h)
     return out
 
 
@@ -68,7 +72,7 @@ def _slice_ranges(batch, value_range):
             lo, hi = np.ceil(lo), np.floor(hi)
         return np.tile(np.array([[lo, hi]], np.float64), (n, 1))
     ranges = np.empty((n, 2), np.float64)
-    _minmax_kernel(batch, ranges)
+    run_jobs(_minmax_kernel, (batch, ranges), n)
     return ranges
 
 
@@ -125,12 +129,18 @@ def _lut_value(count, total, maxval):
 
 # --------------------------------------------------------------------------
 # equalisation
+#
+# The kernels (``*_kernel``, ``_clahe_*``) are serial functions over a range
+# of jobs, spread over threads by :func:`~fastct.cpu._threads.run_jobs` (see
+# :mod:`fastct.cpu.fused` for why not ``prange``). A job is a slice where the
+# slice's histogram is needed whole, a CLAHE tile or an output row otherwise.
 
 
-@pjit
-def _equalize_kernel(src, mask, has_mask, nbins, maxval, dst):
+@jobjit
+def _equalize_kernel(src, mask, has_mask, nbins, maxval, dst, first_job, end_job):
+    """Slices ``first_job:end_job``."""
     per_slice_mask = mask.shape[0] > 1
-    for n in prange(src.shape[0]):
+    for n in range(first_job, end_job):
         k = np.int64(n) if per_slice_mask else np.int64(0)
         _equalize_slice(src[n], mask[k], has_mask, nbins, maxval, dst[n])
 
@@ -193,10 +203,10 @@ def equalize_lut(hist, total, maxval):
     return lut
 
 
-@pjit
-def _equalize_full_range_kernel(src, maxval, dst):
-    n_slices, h, w = src.shape
-    for n in prange(n_slices):
+@jobjit
+def _equalize_full_range_kernel(src, maxval, dst, first_job, end_job):
+    """Slices ``first_job:end_job``."""
+    for n in range(first_job, end_job):
         lut, lo = range_lut(src[n], maxval)
         apply_lut(src[n], lut, lo, dst[n])
 
@@ -258,10 +268,11 @@ def apply_lut(img, lut, lo, out):
             res[x] = lut[np.uint64(np.int64(row[x]) - lo)]
 
 
-@pjit
-def _minmax_kernel(src, ranges):
-    n_slices, h, w = src.shape
-    for n in prange(n_slices):
+@jobjit
+def _minmax_kernel(src, ranges, first_job, end_job):
+    """(min, max) of slices ``first_job:end_job`` into ``ranges``."""
+    h, w = src.shape[1], src.shape[2]
+    for n in range(first_job, end_job):
         img = src[n]
         lo = img[0, 0]
         hi = img[0, 0]
@@ -302,12 +313,13 @@ def _clip_histogram(hist, limit):
             residual -= 1
 
 
-@pjit
-def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval, luts):
-    n_slices = src.shape[0]
+@jobjit
+def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval, luts, first_job, end_job):
+    """Tiles ``first_job:end_job``; job ``j`` is tile ``j % (ty * tx)`` (row-major) of slice ``j // (ty * tx)``."""
     ty, tx = luts.shape[1], luts.shape[2]
     tile_total = tile_h * tile_w
-    for job in prange(n_slices * ty * tx):
+    hist_full = np.empty(luts.shape[3], np.int64)  # once per chunk of jobs (the largest bin count)
+    for job in range(first_job, end_job):
         n = job // (ty * tx)
         t = job % (ty * tx)
         iy = t // tx
@@ -315,7 +327,9 @@ def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile
         k = nb[n]
         lo = ranges[n, 0]
         hi = ranges[n, 1]
-        hist = np.zeros(k, np.int64)
+        hist = hist_full[:k]
+        for b in range(k):
+            hist[b] = 0
         for yy in range(iy * tile_h, (iy + 1) * tile_h):
             row = src[n, rows_map[yy]]
             for xx in range(ix * tile_w, (ix + 1) * tile_w):
@@ -329,21 +343,36 @@ def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile
             lut[b] = _lut_value(cum, tile_total, maxval)
 
 
-@pjit
-def _clahe_apply(src, ranges, nb, nbins, luts, tile_h, tile_w, maxval, dst):
-    n_slices, h, w = src.shape
+@jobjit
+def _clahe_apply(src, ranges, nb, nbins, luts, tile_h, tile_w, maxval, dst, first_job, end_job):
+    """Rows ``first_job:end_job``; job ``j`` is row ``j % H`` of slice ``j // H``."""
+    h, w = src.shape[1], src.shape[2]
     ty, tx = luts.shape[1], luts.shape[2]
     inv_th = np.float32(1.0) / np.float32(tile_h)
     inv_tw = np.float32(1.0) / np.float32(tile_w)
     half = np.float32(0.5)
     one = np.float32(1.0)
-    for job in prange(n_slices * h):
+    # Bilinear weights between the four nearest tile centres (OpenCV's
+    # arithmetic, float32). The column terms are the same on every row:
+    # computed once per chunk of rows.
+    col_t1 = np.empty(w, np.int64)
+    col_t2 = np.empty(w, np.int64)
+    col_a = np.empty(w, np.float32)
+    col_a1 = np.empty(w, np.float32)
+    for x in range(w):
+        txf = np.float32(x) * inv_tw - half
+        tx1 = np.int64(np.floor(txf))
+        xa = txf - np.float32(tx1)
+        col_a[x] = xa
+        col_a1[x] = one - xa
+        col_t2[x] = min(tx1 + 1, tx - 1)
+        col_t1[x] = max(tx1, 0)
+    for job in range(first_job, end_job):
         n = job // h
         y = job % h
         k = nb[n]
         lo = ranges[n, 0]
         hi = ranges[n, 1]
-        # Bilinear weights between the four nearest tile centres (OpenCV's arithmetic, float32).
         tyf = np.float32(y) * inv_th - half
         ty1 = np.int64(np.floor(tyf))
         ya = tyf - np.float32(ty1)
@@ -352,17 +381,17 @@ def _clahe_apply(src, ranges, nb, nbins, luts, tile_h, tile_w, maxval, dst):
         ty1 = max(ty1, 0)
         row = src[n, y]
         out = dst[n, y]
+        upper = luts[n, ty1]
+        lower = luts[n, ty2]
         for x in range(w):
-            txf = np.float32(x) * inv_tw - half
-            tx1 = np.int64(np.floor(txf))
-            xa = txf - np.float32(tx1)
-            xa1 = one - xa
-            tx2 = min(tx1 + 1, tx - 1)
-            tx1 = max(tx1, 0)
+            tx1 = col_t1[x]
+            tx2 = col_t2[x]
+            xa = col_a[x]
+            xa1 = col_a1[x]
             v = row[x]
             b = bin_index(v, _as_type(lo, v), _as_type(hi, v), nbins, k)
-            top = luts[n, ty1, tx1, b] * xa1 + luts[n, ty1, tx2, b] * xa
-            bottom = luts[n, ty2, tx1, b] * xa1 + luts[n, ty2, tx2, b] * xa
+            top = upper[tx1, b] * xa1 + upper[tx2, b] * xa
+            bottom = lower[tx1, b] * xa1 + lower[tx2, b] * xa
             res = top * ya1 + bottom * ya
             if maxval == 1.0:
                 out[x] = res

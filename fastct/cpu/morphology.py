@@ -15,7 +15,8 @@ import numpy as np
 from .._shared.borders import border_index_map
 from .._shared.footprints import footprint_offsets, is_rectangle
 from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, chain_ok
-from ._jit import fill_line, pjit, prange
+from ._jit import fill_line, jobjit, rowjit
+from ._threads import run_jobs
 from .fused import run_chain
 
 #: Rows per work item; patchable in tests to make small images cross bands.
@@ -65,36 +66,52 @@ def _morph(batch, out, footprint, mode, cval, take_max):
     rows_map = border_index_map(h, ry, ry, mode)
     cols_map = border_index_map(w, rx, rx, mode)
     offsets = footprint_offsets(footprint, reflect=take_max)
-    _offsets_kernel(batch, out, offsets, ry, rx, rows_map, cols_map, batch.dtype.type(cval), take_max, BAND_ROWS)
+    band = max(1, min(h, BAND_ROWS))
+    args = (batch, out, offsets, ry, rx, rows_map, cols_map, batch.dtype.type(cval), take_max, band)
+    run_jobs(_offsets_kernel, args, n * -(-h // band))
     return out
 
 
-@pjit
-def _offsets_kernel(src, dst, offsets, ry, rx, rows_map, cols_map, cval, take_max, band):
-    n_slices, h, w = src.shape
+@jobjit
+def _offsets_kernel(src, dst, offsets, ry, rx, rows_map, cols_map, cval, take_max, band, first_job, end_job):
+    """Jobs ``first_job:end_job``; job ``j`` is band ``j % n_bands`` of slice ``j // n_bands``.
+
+    Spread over threads by :func:`~fastct.cpu._threads.run_jobs` (see
+    :mod:`fastct.cpu.fused` for why not ``prange``).
+    """
+    h, w = src.shape[1], src.shape[2]
     n_bands = (h + band - 1) // band
-    n_off = offsets.shape[0]
-    for job in prange(n_slices * n_bands):
+    padded_full = np.empty((band + 2 * ry, w + 2 * rx), src.dtype)  # once per chunk of jobs
+    for job in range(first_job, end_job):
         n = job // n_bands
         y0 = (job % n_bands) * band
         y1 = min(h, y0 + band)
         n_rows = y1 - y0 + 2 * ry
-        padded = np.empty((n_rows, w + 2 * rx), src.dtype)
+        padded = padded_full[:n_rows]
         for r in range(n_rows):
             fill_line(src, n, rows_map[y0 + r], cols_map, rx, cval, padded[r])
         for y in range(y1 - y0):
-            res = dst[n, y0 + y]
-            dy, dx = offsets[0, 0], offsets[0, 1]
-            first = padded[y + ry + dy]
+            _offsets_row(padded, y + ry, rx, offsets, take_max, dst[n, y0 + y])
+
+
+@rowjit
+def _offsets_row(padded, yc, rx, offsets, take_max, res):
+    """``res[x]`` = min/max over the offsets of ``padded[yc + dy, rx + dx + x]``.
+
+    A row-level helper without reference counting (indexing ``padded`` in 2-D,
+    no row views): about 5% faster than the same loops inline in the kernel.
+    """
+    w = res.shape[0]
+    r0 = yc + offsets[0, 0]
+    b0 = rx + offsets[0, 1]
+    for x in range(w):
+        res[x] = padded[r0, b0 + x]
+    for k in range(1, offsets.shape[0]):
+        r = yc + offsets[k, 0]
+        b = rx + offsets[k, 1]
+        if take_max:
             for x in range(w):
-                res[x] = first[rx + dx + x]
-            for k in range(1, n_off):
-                dy, dx = offsets[k, 0], offsets[k, 1]
-                src_row = padded[y + ry + dy]
-                base = rx + dx
-                if take_max:
-                    for x in range(w):
-                        res[x] = max(res[x], src_row[base + x])
-                else:
-                    for x in range(w):
-                        res[x] = min(res[x], src_row[base + x])
+                res[x] = max(res[x], padded[r, b + x])
+        else:
+            for x in range(w):
+                res[x] = min(res[x], padded[r, b + x])
