@@ -79,6 +79,10 @@ def run_jobs(kernel, args: tuple, jobs: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - re-raised below once the others have stopped
         errors.append(exc)
     for future in futures:
+        # A pool thread that has not started yet would find no chunk left:
+        # cancel it rather than wait for it to wake up (tens of microseconds).
+        if future.cancel():
+            continue
         try:
             future.result()
         except BaseException as exc:  # noqa: BLE001
