@@ -12,7 +12,7 @@ Usage::
 3. Scheduling overhead per task: the wall time of 1000 no-op tasks / 1000.
 
 Medians of ``--repeats`` runs; results go to
-``benchmarks/results/<machine>-dask_scaling.json``.
+``benchmarks/results/<machine>-dask_scaling-chunk<N>.json``.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         "results": rows,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(__file__).parent / "results" / f"{machine_name()}-dask_scaling.json"
+    out = Path(__file__).parent / "results" / f"{machine_name()}-dask_scaling-chunk{args.chunk}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
