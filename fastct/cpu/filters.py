@@ -42,15 +42,24 @@ def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
     return run_chain(batch, out, [stage])
 
 
+#: Slices blurred at a time by :func:`unsharp_mask`: the blurred temporary is
+#: this many slices, not the whole batch.
+UNSHARP_CHUNK_SLICES = 4
+
+
 def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
     """``x + amount * (x - gaussian(x))``; integers blur to integers first."""
-    blurred = np.empty_like(out)
-    gaussian_blur(batch, blurred, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval)
-    _, lo, hi = _limits(out.dtype)
     n, h, w = batch.shape
-    rows, jobs = row_jobs(n * h, w)
-    # amount is cast to float32 inside add_scaled
-    run_jobs(_unsharp_combine, (batch, blurred, out, float(amount), lo, hi, rows), jobs)
+    chunk = max(1, min(n, UNSHARP_CHUNK_SLICES))
+    blurred = np.empty((chunk, h, w), out.dtype)
+    _, lo, hi = _limits(out.dtype)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        part, tmp = batch[start:stop], blurred[: stop - start]
+        gaussian_blur(part, tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval)
+        rows, jobs = row_jobs((stop - start) * h, w)
+        # amount is cast to float32 inside add_scaled
+        run_jobs(_unsharp_combine, (part, tmp, out[start:stop], float(amount), lo, hi, rows), jobs)
     return out
 
 

@@ -15,8 +15,9 @@ from .._shared.histogram import check_bin_count, clahe_clip_count, clahe_tile_ge
 from ._jit import jit, jobjit, overload
 from ._threads import run_jobs
 
-#: Upper bound on the bytes of per-tile look-up tables held at once by CLAHE.
-CLAHE_LUT_BYTES = 64 << 20
+#: Upper bound on the bytes of per-tile look-up tables held at once by CLAHE
+#: (at least one slice's tables are held; a CT slice's are about 1 MiB).
+CLAHE_LUT_BYTES = 8 << 20
 
 
 # --------------------------------------------------------------------------
