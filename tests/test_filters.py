@@ -255,6 +255,16 @@ def test_unsharp_mask_matches_formula(backend, rng, dtype, mode):
                 check_exact(got, want, context)
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.float32], ids=lambda d: np.dtype(d).name)
+def test_unsharp_mask_batch_in_chunks_equals_per_slice(rng, dtype, monkeypatch):
+    """The CPU blurs a few slices at a time: a batch crossing several chunks equals slice-by-slice runs."""
+    monkeypatch.setattr(cpu_filters, "UNSHARP_CHUNK_SLICES", 2)
+    batch = np.stack([random_image(rng, (17, 23), dtype) for _ in range(5)])
+    got = fastct.unsharp_mask(batch, 1.5, amount=0.7, backend="cpu")
+    for i in range(5):
+        np.testing.assert_array_equal(got[i], fastct.unsharp_mask(batch[i], 1.5, amount=0.7, backend="cpu"))
+
+
 def test_unsharp_amount_zero_returns_image(backend, rng):
     for dtype in DTYPES:
         img = random_image(rng, (10, 12), dtype)
