@@ -121,6 +121,14 @@ def _montage(before: list, after: list) -> np.ndarray:
     return np.concatenate([top, np.full((4, top.shape[1]), 255, np.uint8), bottom], axis=0)
 
 
+def _median_timings(pipe, batch, backend, runs: int = 5):
+    """``(result, [(step, seconds)])`` of ``pipe.run_timed``, each step's median over ``runs`` runs."""
+    results = [pipe.run_timed(batch, backend) for _ in range(runs)]
+    names = [name for name, _ in results[0][1]]
+    medians = [(name, float(np.median([r[1][i][1] for r in results]))) for i, name in enumerate(names)]
+    return results[-1][0], medians
+
+
 def cmd_demo(args) -> int:
     from .datasets import chest_phantom, ct_sample
     from .io.png import write_png
@@ -143,9 +151,13 @@ def cmd_demo(args) -> int:
     print(f"backend: {backend}; first call (compile or cache load): {first:.2f} s")
 
     # Per-step timings come from an unfused run; the fused run is what process() does.
-    Pipeline(pipe, fuse=False).run(phantom[:1], backend)
-    _, timings = Pipeline(pipe, fuse=False).run_timed(phantom, backend)
-    result, fused_timings = pipe.run_timed(phantom, backend)
+    # Each is the median of a few runs after a warm-up on the full batch (thread
+    # start-up and first-touch memory are not the steps' cost).
+    unfused = Pipeline(pipe, fuse=False)
+    unfused.run(phantom, backend)
+    pipe.run(phantom, backend)
+    _, timings = _median_timings(unfused, phantom, backend)
+    result, fused_timings = _median_timings(pipe, phantom, backend)
     sample_out = pipe.run(sample, backend)
     mpx = phantom.size / 1e6
 
