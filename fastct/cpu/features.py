@@ -243,6 +243,13 @@ def _fill_holes_in_body(mask, body, out, stack):
                 out[y, x] = 0
                 stack[top] = y * w + x
                 top += 1
+    _flood_unmasked(mask, out, stack, top)
+
+
+@jit
+def _flood_unmasked(mask, out, stack, top):
+    """Clear ``out`` over every non-mask pixel 4-connected to the ``top`` seeds on ``stack`` (already cleared)."""
+    h, w = mask.shape
     while top > 0:
         top -= 1
         p = stack[top]
@@ -279,26 +286,7 @@ def _fill_holes_of(mask, out, stack):
                 out[y, x] = 0
                 stack[top] = y * w + x
                 top += 1
-    while top > 0:
-        top -= 1
-        p = stack[top]
-        y, x = p // w, p % w
-        if y > 0 and out[y - 1, x] == 1 and mask[y - 1, x] == 0:
-            out[y - 1, x] = 0
-            stack[top] = p - w
-            top += 1
-        if y < h - 1 and out[y + 1, x] == 1 and mask[y + 1, x] == 0:
-            out[y + 1, x] = 0
-            stack[top] = p + w
-            top += 1
-        if x > 0 and out[y, x - 1] == 1 and mask[y, x - 1] == 0:
-            out[y, x - 1] = 0
-            stack[top] = p - 1
-            top += 1
-        if x < w - 1 and out[y, x + 1] == 1 and mask[y, x + 1] == 0:
-            out[y, x + 1] = 0
-            stack[top] = p + 1
-            top += 1
+    _flood_unmasked(mask, out, stack, top)
 
 
 @jit
