@@ -1,15 +1,7 @@
 """GPU feature kernels (fastct.gpu.features) against the CPU backend, bit for bit.
 
-Each test runs in two environments (the ``gpu`` fixture), as in
-tests/test_gpu_parity.py:
-
-``cuda``
-    The real backend on a CUDA device. Skipped where no GPU is usable; fails
-    instead under ``FASTCT_REQUIRE_GPU=1`` (``ci/gpu.sh``).
-``emulator``
-    The same twin and the same ``kernels/features.cu`` on the CPU
-    (:mod:`fastct.gpu._emulator`). Skipped without a C++ compiler or with
-    ``FASTCT_GPU_EMULATOR=0``.
+Each test runs on a real GPU (``cuda``) and under the CPU emulator of the
+kernels (``emulator``): the ``gpu`` fixture of tests/gpu_env.py.
 
 The CPU backend is itself checked against scipy / scikit-image in
 tests/test_ml_features.py; here every feature must equal the CPU's exactly,

@@ -1,14 +1,7 @@
 """GPU backend against the CPU backend: every op, dtype, border mode, odd shape.
 
-Each test runs in two environments (the ``gpu`` fixture):
-
-``cuda``
-    The real backend on a CUDA device. Skipped where no GPU is usable; fails
-    instead under ``FASTCT_REQUIRE_GPU=1`` (``ci/gpu.sh``).
-``emulator``
-    The same twins and the same ``.cu`` kernels on the CPU
-    (:mod:`fastct.gpu._emulator`: g++, fibers for threads). Skipped without a
-    C++ compiler or with ``FASTCT_GPU_EMULATOR=0``.
+Each test runs on a real GPU (``cuda``) and under the CPU emulator of the
+kernels (``emulator``): the ``gpu`` fixture of tests/gpu_env.py.
 
 Integer inputs must give the CPU backend's bits (frequency filters: within
 one grey level, two FFT libraries round differently); float32 results agree
