@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from . import backends
+from ._shared import box_gaussian
 from ._shared import footprints as _fp
 from ._shared.arrays import is_array, is_cupy_array
 from ._shared.frequency import resolve_frequency, resolve_padding
@@ -29,6 +30,7 @@ from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, resolve_clahe, resolve_nb
 from ._shared.intensity import resolve_window
 from ._shared.validation import (
     as_batch,
+    as_pair,
     check_dtype,
     check_int,
     check_mode,
@@ -207,19 +209,29 @@ def plan_morphology(name, size=3, *, footprint=None, shape="square", mode="neare
     )
 
 
-def plan_gaussian_blur(sigma=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None) -> Step:
+def plan_gaussian_blur(
+    sigma=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None
+) -> Step:
     """Plan :func:`gaussian_blur`."""
     taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
     check_taps_fit(taps_y)
     check_taps_fit(taps_x)
+    boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
+    if boxes is None:
+        halo = (len(taps_y) // 2, len(taps_x) // 2)
+    else:
+        halo = (box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1]))
+    request = {"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode}
+    if method != "auto":
+        request["method"] = method
     return Step(
         "gaussian_blur",
         "filters",
-        {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval},
-        (len(taps_y) // 2, len(taps_x) // 2),
-        request={"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode},
+        {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes},
+        halo,
+        request=request,
         out_dtype=_float_output(dtype),
         float_compute=True,
         bind=bind,
@@ -507,7 +519,8 @@ def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cv
 
 
 def gaussian_blur(
-    image, sigma=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None, backend="auto", out=None
+    image, sigma=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None,
+    backend="auto", out=None,
 ):
     """Separable Gaussian smoothing of each slice.
 
@@ -523,6 +536,12 @@ def gaussian_blur(
         Odd kernel size; by default the radius is ``int(truncate * sigma + 0.5)``.
     truncate : float
         Radius in standard deviations when ``ksize`` is not given (scipy's rule).
+    method : {"auto", "exact", "box"}
+        ``"exact"`` convolves with the sampled Gaussian taps (cost grows with
+        sigma). ``"box"`` convolves with a cascade of four box filters per
+        axis fitted to those taps (cost independent of sigma; see Notes).
+        ``"auto"`` (default) is exact unless ``ksize`` is omitted and an axis
+        needs more than 31 taps (sigma > 3.75 at ``truncate=4``).
     mode, cval
         Border extension, as in :func:`erode`.
     dtype : None or numpy.float32
@@ -538,6 +557,17 @@ def gaussian_blur(
     bits. The result can differ by one grey level from a float64 reference
     where that reference lands within about 2**-17 of a rounding boundary.
 
+    Accuracy of ``method="box"``: the cascade's taps differ from the exact
+    taps by a total-variation distance ``e`` of 0.012-0.016 per axis for
+    sigma >= 3 (:func:`fastct._shared.box_gaussian.box_error`), so no output
+    differs from the exact Gaussian by more than ``(e_y + e_x)`` times the
+    image's value range. Measured on chest CT phantoms (256 and 512 pixels,
+    about 1770 HU of range), the largest difference is 0.6% of the range at
+    sigma 8 and 16 and 1.5% at sigma 4; the mean difference is 1.3-2.5 HU.
+    Integer results are the cascade's exact sums rounded half up (sigma
+    above about 14 also rounds the row sums to at least 8 fractional bits),
+    identical on every backend. ``unsharp_mask`` always uses exact taps.
+
     Examples
     --------
     >>> import numpy as np, fastct
@@ -545,7 +575,8 @@ def gaussian_blur(
     >>> fastct.gaussian_blur(img, 0, ksize=5, backend="cpu")[2]  # OpenCV's 5x5 rule
     array([ 4, 15, 23, 15,  4], dtype=uint8)
     """
-    step = plan_gaussian_blur(sigma, ksize=ksize, truncate=truncate, mode=mode, cval=cval, dtype=dtype)
+    step = plan_gaussian_blur(sigma, ksize=ksize, truncate=truncate, method=method, mode=mode, cval=cval,
+                              dtype=dtype)
     return step(image, backend, out)
 
 

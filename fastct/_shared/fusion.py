@@ -75,7 +75,7 @@ def stages_for_step(step, dtype) -> list[ChainStage] | None:
         erode = ChainStage(STAGE_MIN, kh, kw, None, None, mode, params["cval"])
         dilate = ChainStage(STAGE_MAX, kh, kw, None, None, mode, params["cval"])
         return {"erode": [erode], "dilate": [dilate], "opening": [erode, dilate], "closing": [dilate, erode]}[step.name]
-    if step.name == "gaussian_blur" and step.output_dtype(dtype) == np.dtype(dtype):
+    if step.name == "gaussian_blur" and params.get("boxes") is None and step.output_dtype(dtype) == np.dtype(dtype):
         return [ChainStage(STAGE_LINEAR, len(params["taps_y"]), len(params["taps_x"]), params["taps_y"],
                            params["taps_x"], mode, params["cval"])]
     return None

@@ -5,16 +5,19 @@ band of rows, symmetric taps folded). Integer images use exact fixed-point
 taps, accumulated in float32 where the sums stay below 2**24 (OpenCV's small
 dyadic kernels) and in float64 otherwise (see :mod:`fastct._shared.gaussian`
 and :func:`fastct._shared.fusion.accumulator_dtype`); float images in float32.
+Wide Gaussians run as a box cascade instead (:mod:`fastct._shared.box_gaussian`):
+running sums whose cost does not depend on sigma.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._shared import box_gaussian as box
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
 from .._shared.validation import integer_limits
-from ._jit import add_scaled, fill_line, jobjit, widen
+from ._jit import add_scaled, fill_line, jit, jobjit, widen
 from ._threads import run_jobs
 from .fused import run_chain
 from .intensity import row_jobs
@@ -36,10 +39,50 @@ def _border_cval(cval, mode):
     return cval if mode == "constant" else 0
 
 
-def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
-    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain."""
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
+    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
+
+    With ``boxes = (widths_y, widths_x)`` the box cascade replaces the taps.
+    """
+    if boxes is not None:
+        return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, _border_cval(cval, mode))
     return run_chain(batch, out, [stage])
+
+
+#: Columns per strip of the box cascade's pass down the columns: the strip of
+#: box sums ((H + 2 R) x 256 float64, about 1.1 MiB at sigma 8) stays in L2.
+BOX_STRIP = 256
+
+
+def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
+    """Box-cascade Gaussian (see :mod:`fastct._shared.box_gaussian`), one slice per job.
+
+    Each slice is summed along its rows four rows at a time (four independent
+    running sums keep the core busy), then down its columns a strip at a time
+    (vector instructions across the strip), the last box writing the output.
+    """
+    cval = _border_cval(cval, mode)
+    n, h, w = batch.shape
+    ry, rx = box.radius(widths_y), box.radius(widths_x)
+    # Rows outside the slice (mode constant) read an extra row of mid that holds cval's row sums.
+    rows_map = border_index_map(h, ry, ry, mode)
+    rows_map[rows_map < 0] = h
+    cols_map = border_index_map(w, rx, rx, mode)
+    integer = batch.dtype.kind in "iu"
+    if not widths_y or not widths_x:
+        raise ValueError("box_gaussian: every axis needs at least one box (width 1 is the identity)")
+    d_y = float(np.prod(widths_y, dtype=np.int64))
+    d_x = float(np.prod(widths_x, dtype=np.int64))
+    bits = box.mid_bits(widths_y, widths_x) if integer else None
+    # Integer row sums are kept exact, or rounded to `bits` fractional bits
+    # when the column sums could otherwise pass 2**53.
+    mid_scale = -1.0 if bits is None else float(1 << bits)
+    _, lo, hi = _limits(out.dtype)
+    args = (batch, out, np.asarray(widths_y, np.int64), np.asarray(widths_x, np.int64), rows_map, cols_map,
+            float(cval), d_y, d_x, mid_scale, integer, lo, hi, BOX_STRIP)
+    run_jobs(_box_gaussian_kernel, args, n)
+    return out
 
 
 #: Slices blurred at a time by :func:`unsharp_mask`: the blurred temporary is
@@ -125,3 +168,163 @@ def _sharpen_kernel(src, dst, rows_map, cols_map, cval, amount, eight, lo, hi, b
                 if eight:
                     lap = lap - up[x] - up[x + 2] - down[x] - down[x + 2]
                 res[x] = add_scaled(src[n, y0 + y, x], lap, amount, lo, hi)
+
+
+@jit
+def _round_half_up_div(s, d):
+    """``floor(s / d + 1/2)`` for integers ``s`` (|s| < 2**52) and ``d`` held in float64, exact.
+
+    The float quotient can be one off near a tie; the exact remainder
+    ``s - q d`` (an integer below 2**53) corrects it.
+    """
+    q = np.floor(s / d + 0.5)
+    r2 = 2.0 * (s - q * d)
+    if r2 < -d:
+        q -= 1.0
+    elif r2 >= d:
+        q += 1.0
+    return q
+
+
+@jit
+def _box_rows(lines, length, widths):
+    """Box sums of each width in turn along the four ``lines``, in place; returns the new length.
+
+    The four running sums are independent, so their additions overlap
+    instead of waiting on each other (a single running sum is latency bound).
+    """
+    for k in range(widths.shape[0]):
+        wk = widths[k]
+        zero = lines[0, 0] * 0
+        a0 = zero
+        a1 = zero
+        a2 = zero
+        a3 = zero
+        l0, l1, l2, l3 = lines[0], lines[1], lines[2], lines[3]
+        for i in range(wk):
+            a0 += l0[i]
+            a1 += l1[i]
+            a2 += l2[i]
+            a3 += l3[i]
+        out_len = length - wk + 1
+        for i in range(out_len - 1):
+            s0, s1, s2, s3 = a0, a1, a2, a3
+            a0 = s0 + l0[i + wk] - l0[i]
+            a1 = s1 + l1[i + wk] - l1[i]
+            a2 = s2 + l2[i + wk] - l2[i]
+            a3 = s3 + l3[i + wk] - l3[i]
+            l0[i] = s0
+            l1[i] = s1
+            l2[i] = s2
+            l3[i] = s3
+        l0[out_len - 1] = a0
+        l1[out_len - 1] = a1
+        l2[out_len - 1] = a2
+        l3[out_len - 1] = a3
+        length = out_len
+    return length
+
+
+@jit
+def _box_columns(block, mid, rows_map, x0, cols, widths, acc, dst_slice, divisor, integer, lo, hi):
+    """Box sums down columns ``x0:x0 + cols`` of ``mid`` (rows through ``rows_map``) into ``dst_slice``.
+
+    The first box reads ``mid``, the middle ones run in place in ``block``,
+    the last one writes the output (rounded half up and saturated for
+    integers, divided for floats).
+    """
+    n_boxes = widths.shape[0]
+    length = rows_map.shape[0]
+    for k in range(n_boxes):
+        wk = widths[k]
+        for c in range(cols):
+            acc[c] = 0.0
+        for i in range(wk):
+            row = mid[rows_map[i], x0:] if k == 0 else block[i]
+            for c in range(cols):
+                acc[c] += row[c]
+        out_len = length - wk + 1
+        for i in range(out_len):
+            more = i + 1 < out_len
+            if k == 0:
+                top = mid[rows_map[i], x0:]
+                nxt = mid[rows_map[i + wk], x0:] if more else top
+            else:
+                top = block[i]
+                nxt = block[i + wk] if more else top
+            if k == n_boxes - 1:
+                res = dst_slice[i, x0:]
+                for c in range(cols):
+                    if integer:
+                        res[c] = min(max(_round_half_up_div(acc[c], divisor), lo), hi)
+                    else:
+                        res[c] = acc[c] / divisor
+                if more:
+                    for c in range(cols):
+                        acc[c] = acc[c] + nxt[c] - top[c]
+            else:
+                out_row = block[i]
+                if more:
+                    for c in range(cols):
+                        old = top[c]  # top may be out_row itself (in place)
+                        out_row[c] = acc[c]
+                        acc[c] = acc[c] + nxt[c] - old
+                else:
+                    for c in range(cols):
+                        out_row[c] = acc[c]
+        length = out_len
+
+
+@jobjit
+def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval, d_y, d_x, mid_scale, integer,
+                         lo, hi, strip, first_job, end_job):
+    """Jobs ``first_job:end_job``; job ``j`` is slice ``j``."""
+    h, w = src.shape[1], src.shape[2]
+    lx = cols_map.shape[0]
+    rx = (lx - w) // 2
+    lines = np.zeros((4, lx))
+    mid = np.empty((h + 1, w))  # row sums (exact, or rounded to mid_scale for integers; divided for floats)
+    block = np.empty((rows_map.shape[0], min(strip, w)))
+    acc = np.empty(min(strip, w))
+    rounded = integer and mid_scale > 0
+    if not integer:
+        divisor = d_y
+    elif rounded:
+        divisor = d_y * mid_scale
+    else:
+        divisor = d_y * d_x
+    # Row h of mid: the row sums of a row of cval (only read in mode constant).
+    if not integer:
+        mid[h, :] = cval
+    elif rounded:
+        mid[h, :] = cval * mid_scale
+    else:
+        mid[h, :] = cval * d_x
+    for n in range(first_job, end_job):
+        for y0 in range(0, h, 4):
+            rows = min(4, h - y0)
+            for r in range(rows):
+                row = src[n, y0 + r]
+                line = lines[r]
+                for j in range(rx):
+                    line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
+                for x in range(w):
+                    line[rx + x] = row[x]
+                for j in range(rx + w, lx):
+                    line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
+            _box_rows(lines, lx, widths_x)
+            for r in range(rows):
+                line = lines[r]
+                m = mid[y0 + r]
+                if not integer:
+                    for x in range(w):
+                        m[x] = line[x] / d_x
+                elif rounded:
+                    for x in range(w):
+                        m[x] = _round_half_up_div(line[x] * mid_scale, d_x)
+                else:
+                    for x in range(w):
+                        m[x] = line[x]
+        for x0 in range(0, w, strip):
+            _box_columns(block, mid, rows_map, x0, min(strip, w - x0), widths_y, acc, dst[n], divisor, integer,
+                         lo, hi)

@@ -5,12 +5,15 @@ The Gaussian is a one-stage chain of :mod:`.fused` (separable, a shared-memory
 tile per block). Integer images use the exact fixed-point taps of
 :mod:`fastct._shared.gaussian` (sums exact in float32 or float64), float images
 float32 with the CPU's order of additions, so results match the CPU backend.
+Wide Gaussians run the box cascade of :mod:`fastct._shared.box_gaussian` as
+CuPy array code (prefix sums; exact integers, so the CPU's bits).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._shared import box_gaussian as box
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
 from .._shared.validation import integer_limits
@@ -34,10 +37,48 @@ def _border_cval(cval, mode):
     return cval if mode == "constant" else 0
 
 
-def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval):
-    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain."""
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
+    """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
+
+    With ``boxes = (widths_y, widths_x)`` the box cascade replaces the taps.
+    """
+    if boxes is not None:
+        return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     return _transfer.run(batch, out, lambda s, d: gaussian_device(s, d, taps_y, taps_x, mode, cval),
                          slice_bytes=chain_scratch_bytes(batch, ()))
+
+
+#: Slices the box cascade processes at a time on the device: its 8-byte
+#: temporaries (a few per pixel of the extended slice) stay bounded even for
+#: a device-resident batch.
+BOX_GROUP_SLICES = 16
+
+#: Bytes of device scratch per extended pixel of the box cascade (int64 or
+#: float64 copies: the extended slice, its prefix sums and the box sums).
+_BOX_SCRATCH_PER_PIXEL = 40
+
+
+def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
+    """Box-cascade Gaussian (see :mod:`fastct._shared.box_gaussian`)."""
+    n, h, w = batch.shape
+    ry, rx = box.radius(widths_y), box.radius(widths_x)
+    scratch = min(n, BOX_GROUP_SLICES) * (h + 2 * ry) * (w + 2 * rx) * _BOX_SCRATCH_PER_PIXEL
+    return _transfer.run(batch, out, lambda s, d: box_gaussian_device(s, d, widths_y, widths_x, mode, cval),
+                         fixed_bytes=scratch)
+
+
+def box_gaussian_device(src, dst, widths_y, widths_x, mode, cval):
+    n, h, w = src.shape
+    ry, rx = box.radius(widths_y), box.radius(widths_x)
+    rows_map = border_index_map(h, ry, ry, mode)
+    cols_map = border_index_map(w, rx, rx, mode)
+    lo, hi = _limits(dst.dtype)
+    xp = _runtime.get().xp
+    for s0 in range(0, n, BOX_GROUP_SLICES):
+        s1 = min(n, s0 + BOX_GROUP_SLICES)
+        box.box_gaussian_xp(xp, src[s0:s1], dst[s0:s1], widths_y, widths_x, rows_map, cols_map,
+                            _border_cval(cval, mode), lo, hi)
+    return dst
 
 
 def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
