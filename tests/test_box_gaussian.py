@@ -1,0 +1,237 @@
+"""The box-cascade Gaussian: widths, exactness against an integer oracle, accuracy, method choice.
+
+The CPU kernel (numba, running sums) is checked against two references: an
+obviously correct integer convolution with the cascade's composite taps, and
+the array version the GPU backend runs (prefix sums), here on NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from conftest import BORDER_MODES, random_image
+
+import fastct
+from fastct import FastCTError
+from fastct._shared import box_gaussian as box
+from fastct._shared.borders import border_index_map
+from fastct._shared.fusion import stages_for_step
+from fastct.cpu import filters as cpu_filters
+from fastct.datasets import chest_phantom
+from fastct.ops import plan_gaussian_blur
+
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+CVALS = {np.uint8: 100, np.uint16: 30000, np.int16: -500, np.float32: 0.25}
+
+
+def _integer_taps(widths):
+    taps = np.ones(1, np.int64)
+    for w in widths:
+        taps = np.convolve(taps, np.ones(w, np.int64))
+    return taps
+
+
+def _extend(a, axis, radius, mode, cval):
+    n = a.shape[axis]
+    index = border_index_map(n, radius, radius, mode)
+    out = np.take(a, np.where(index < 0, 0, index), axis=axis)
+    where = [slice(None)] * a.ndim
+    where[axis] = index < 0
+    out[tuple(where)] = cval
+    return out
+
+
+def _correlate_valid(a, taps, axis):
+    """Exact integer 'valid' correlation along ``axis`` (plain loop over taps)."""
+    n = a.shape[axis] - len(taps) + 1
+    out = np.zeros(a.shape[:axis] + (n,) + a.shape[axis + 1:], a.dtype)
+    for k, t in enumerate(taps):
+        sl = [slice(None)] * a.ndim
+        sl[axis] = slice(k, k + n)
+        out += t * a[tuple(sl)]
+    return out
+
+
+def _floor_half(s, d):
+    return (2 * s + d) // (2 * d)
+
+
+def oracle(image, widths_y, widths_x, mode, cval):
+    """The documented result, computed the slow way with Python integers' semantics."""
+    ty, tx = _integer_taps(widths_y), _integer_taps(widths_x)
+    d_y, d_x = int(ty.sum()), int(tx.sum())
+    integer = image.dtype.kind in "iu"
+    a = image.astype(np.int64 if integer else np.float64)
+    rows = _correlate_valid(_extend(a, 2, len(tx) // 2, mode, cval), tx, 2)
+    if not integer:
+        rows = rows / d_x
+        cval_mid = cval
+        divisor = d_y
+    else:
+        bits = box.mid_bits(widths_y, widths_x)
+        if bits is None:
+            cval_mid, divisor = int(cval) * d_x, d_y * d_x
+        else:
+            rows = _floor_half(rows * (1 << bits), d_x)
+            cval_mid, divisor = int(cval) << bits, d_y << bits
+    total = _correlate_valid(_extend(rows, 1, len(ty) // 2, mode, cval_mid), ty, 1)
+    if not integer:
+        return (total / divisor).astype(image.dtype)
+    info = np.iinfo(image.dtype)
+    return np.clip(_floor_half(total, divisor), info.min, info.max).astype(image.dtype)
+
+
+# ---------------------------------------------------------------------------
+# widths
+
+
+@pytest.mark.parametrize("sigma", [2.5, 3.75, 4.0, 8.0, 12.3, 20.0, 35.0, 60.0])
+def test_widths_fit_the_gaussian(sigma):
+    widths = box.box_widths(sigma)
+    assert len(widths) == box.BOXES
+    assert sum(w % 2 == 0 for w in widths) % 2 == 0  # the cascade stays centred
+    taps = box.cascade_taps(widths)
+    x = np.arange(len(taps)) - len(taps) // 2
+    assert np.allclose(taps, taps[::-1])
+    assert abs(np.sqrt((taps * x * x).sum()) - sigma) < 0.08 * sigma + 0.3
+    if sigma >= 3:
+        assert box.box_error(sigma) < 0.017
+
+
+def test_sigma_zero_is_the_identity_box():
+    assert box.box_widths(0.0) == (1,)
+    assert box.box_error(0.0) == 0.0
+
+
+def test_sums_stay_exact_or_rounded_to_enough_bits():
+    w8, w20 = box.box_widths(8.0), box.box_widths(20.0)
+    assert box.mid_bits(w8, w8) is None  # sigma 8: one rounding at the end
+    bits = box.mid_bits(w20, w20)
+    assert box.MIN_FRAC_BITS <= bits <= box.MAX_FRAC_BITS
+    d = int(np.prod(w20))
+    assert (1 << 17) * d * (1 << bits) <= 1 << 52
+    assert not box.supported(box.box_widths(200.0), box.box_widths(200.0))
+
+
+# ---------------------------------------------------------------------------
+# exactness
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", BORDER_MODES)
+@pytest.mark.parametrize("sigma", [(8.0, 8.0), (0.0, 5.0), (24.0, 3.0)])
+def test_cpu_kernel_matches_the_integer_oracle(rng, dtype, mode, sigma):
+    img = random_image(rng, (2, 19, 27), dtype)
+    cval = CVALS[dtype] if mode == "constant" else 0
+    wy, wx = box.box_widths(sigma[0]), box.box_widths(sigma[1])
+    got = fastct.gaussian_blur(img, sigma, method="box", mode=mode, cval=cval, backend="cpu")
+    want = oracle(img, wy, wx, mode, cval)
+    if img.dtype.kind in "iu":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 1, 40), (2, 40, 1), (1, 3, 600), (3, 70, 45)])
+def test_cpu_kernel_matches_the_array_version(rng, dtype, shape):
+    # The array version is what the GPU backend runs (with CuPy): same bits.
+    img = random_image(rng, shape, dtype)
+    for sigma, mode in [((9.0, 4.0), "reflect"), ((30.0, 30.0), "constant"), ((5.0, 0.0), "wrap")]:
+        wy, wx = box.box_widths(sigma[0]), box.box_widths(sigma[1])
+        ry, rx = box.radius(wy), box.radius(wx)
+        cval = CVALS[dtype] if mode == "constant" else 0
+        info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+        lo, hi = (info.min, info.max) if info else (-1, 1)
+        want = np.empty_like(img)
+        box.box_gaussian_xp(np, img, want, wy, wx, border_index_map(shape[1], ry, ry, mode),
+                            border_index_map(shape[2], rx, rx, mode), cval, lo, hi)
+        got = np.empty_like(img)
+        cpu_filters.box_gaussian(img, got, widths_y=wy, widths_x=wx, mode=mode, cval=cval)
+        if info:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4)
+
+
+def test_constant_image_stays_constant(rng):
+    img = np.full((2, 50, 60), -1000, np.int16)
+    np.testing.assert_array_equal(fastct.gaussian_blur(img, 8, backend="cpu"), img)
+    np.testing.assert_array_equal(fastct.gaussian_blur(img, 20, backend="cpu"), img)
+
+
+def test_strips_and_threads_do_not_change_the_result(rng, monkeypatch):
+    img = random_image(rng, (5, 33, 70), np.int16)
+    want = fastct.gaussian_blur(img, 7, method="box", backend="cpu")
+    monkeypatch.setattr(cpu_filters, "BOX_STRIP", 16)
+    np.testing.assert_array_equal(fastct.gaussian_blur(img, 7, method="box", backend="cpu"), want)
+
+
+# ---------------------------------------------------------------------------
+# accuracy against the exact Gaussian
+
+
+@pytest.mark.parametrize("sigma", [4.0, 8.0, 16.0])
+def test_accuracy_on_ct_is_within_the_stated_bound(sigma):
+    ct = chest_phantom(2, 256, seed=3)
+    got = fastct.gaussian_blur(ct, sigma, backend="cpu").astype(np.float64)
+    exact = ndi.gaussian_filter(ct.astype(np.float64), (0, sigma, sigma), mode="nearest")
+    value_range = float(ct.max()) - float(ct.min())
+    err = np.abs(got - exact)
+    bound = 2 * box.box_error(sigma) * value_range + 0.5
+    assert err.max() <= bound
+    assert err.max() <= 0.02 * value_range  # measured: 0.6% (sigma 8, 16) to 1.5% (sigma 4)
+    assert err.mean() <= 3.0  # HU; measured 1.3-2.5
+
+
+def test_float_accuracy_on_noise(rng):
+    img = rng.normal(0, 100, (2, 128, 128)).astype(np.float32)
+    got = fastct.gaussian_blur(img, 8, backend="cpu")
+    exact = ndi.gaussian_filter(img.astype(np.float64), (0, 8, 8), mode="nearest")
+    assert np.abs(got - exact).max() <= 2 * box.box_error(8.0) * float(img.max() - img.min())
+
+
+# ---------------------------------------------------------------------------
+# choosing the method
+
+
+def test_auto_keeps_small_kernels_exact_and_switches_wide_ones(rng):
+    img = random_image(rng, (2, 40, 40), np.int16)
+    for sigma in (1.1, 3.0, 3.75):
+        assert plan_gaussian_blur(sigma).params["boxes"] is None
+        np.testing.assert_array_equal(fastct.gaussian_blur(img, sigma, backend="cpu"),
+                                      fastct.gaussian_blur(img, sigma, method="exact", backend="cpu"))
+    assert plan_gaussian_blur(3.9).params["boxes"] == (box.box_widths(3.9),) * 2
+    np.testing.assert_array_equal(fastct.gaussian_blur(img, 8, backend="cpu"),
+                                  fastct.gaussian_blur(img, 8, method="box", backend="cpu"))
+    # an explicit kernel size is honoured exactly
+    assert plan_gaussian_blur(8, ksize=65).params["boxes"] is None
+    # one wide axis switches both
+    assert plan_gaussian_blur((0.0, 9.0)).params["boxes"] == ((1,), box.box_widths(9.0))
+
+
+def test_method_errors_name_the_argument():
+    with pytest.raises(FastCTError, match="method"):
+        plan_gaussian_blur(8, method="iir")
+    with pytest.raises(FastCTError, match="method"):
+        plan_gaussian_blur(8, ksize=9, method="box")
+    with pytest.raises(FastCTError, match="sigma"):
+        plan_gaussian_blur(150, method="box")
+    assert plan_gaussian_blur(150).params["boxes"] is None  # auto: too wide for the cascade, exact
+
+
+def test_halo_is_the_cascade_radius():
+    step = plan_gaussian_blur(8)
+    assert step.halo == (box.radius(box.box_widths(8.0)),) * 2
+    assert stages_for_step(step, np.dtype(np.int16)) is None  # never fused into a stencil chain
+
+
+def test_pipeline_and_dask_halo_match_the_op(rng):
+    da = pytest.importorskip("dask.array")
+    img = chest_phantom(4, 96, seed=5)
+    want = fastct.gaussian_blur(fastct.erode(img, 3, backend="cpu"), 8, backend="cpu")
+    pipe = fastct.Pipeline("erode:3,gaussian:8")
+    np.testing.assert_array_equal(pipe.run(img, backend="cpu"), want)
+    lazy = fastct.process(da.from_array(img, chunks=(2, 40, 50)), "erode:3,gaussian:8", backend="cpu")
+    np.testing.assert_array_equal(lazy.compute(), want)
