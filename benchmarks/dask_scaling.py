@@ -10,6 +10,11 @@ Usage::
    persisted first, then ``fastct.process(dask_array).persist()`` is timed,
    so the figure is compute plus scheduling, not data shipping.
 3. Scheduling overhead per task: the wall time of 1000 no-op tasks / 1000.
+4. The scheduling floor of this very graph: the same persisted chunks
+   through a ``map_blocks`` that does nothing (one task per chunk). No
+   pipeline on the cluster can take less than the single process's compute
+   time shared by the workers plus this floor, hence the bound
+   ``single / (single + floor)`` printed beside the measured ratio.
 
 Medians of ``--repeats`` runs; results go to
 ``benchmarks/results/<machine>-dask_scaling-chunk<N>.json``.
@@ -38,6 +43,10 @@ except ImportError:  # run as a script
 
 def _phantom_block(block_id, chunk, size, seed):
     return chest_phantom(chunk, size, seed=seed + block_id)
+
+
+def _noop_block(block):
+    return block[:, :1, :1].copy()
 
 
 def median_of(fn, repeats):
@@ -82,7 +91,18 @@ def run_cluster(n_workers, slices, size, chunk, steps, repeats):
         once()  # every worker warm
         seconds = statistics.median(once() for _ in range(repeats))
         noop = median_of(lambda: client.gather(client.map(lambda i: i, range(1000), pure=False)), repeats)
-        return seconds, noop / 1000
+
+        def floor_once(i):
+            t0 = time.perf_counter()
+            y = client.persist(x.map_blocks(_noop_block, dtype=x.dtype, token=f"noop-{i}"))
+            wait(y)
+            elapsed = time.perf_counter() - t0
+            client.cancel(y)
+            return elapsed
+
+        floor_once(-1)
+        floor = statistics.median(floor_once(i) for i in range(max(repeats, 5)))
+        return seconds, noop / 1000, floor
     finally:
         client.close()
         cluster.close()
@@ -111,15 +131,18 @@ def main(argv=None) -> int:
     print(f"{args.slices}x{args.size}x{args.size} int16, chunks of {args.chunk}, steps {args.steps}")
     print(f"single process ({numba.get_num_threads()} numba threads): {single:.3f} s, {args.slices / single:.0f} slices/s")
     for n in (1, 2):
-        seconds, per_task = run_cluster(n, args.slices, args.size, args.chunk, args.steps, args.repeats)
+        seconds, per_task, floor = run_cluster(n, args.slices, args.size, args.chunk, args.steps, args.repeats)
         rows[f"LocalCluster {n}x1"] = {
             "seconds": seconds,
             "slices_per_s": args.slices / seconds,
             "ratio_to_single": single / seconds,
             "noop_task_overhead_ms": per_task * 1e3,
+            "graph_floor_s": floor,
+            "ratio_bound_from_floor": single / (single + floor),
         }
         print(f"LocalCluster {n} workers x 1 thread: {seconds:.3f} s, {args.slices / seconds:.0f} slices/s, "
-              f"{single / seconds:.2f}x single process; no-op task overhead {per_task * 1e3:.2f} ms")
+              f"{single / seconds:.2f}x single process; no-op task overhead {per_task * 1e3:.2f} ms; "
+              f"the same graph doing nothing: {floor * 1e3:.1f} ms, so at best {single / (single + floor):.2f}x")
     report = {
         "benchmark": "dask_scaling",
         "shape": [args.slices, args.size, args.size],
