@@ -235,3 +235,16 @@ def test_pipeline_and_dask_halo_match_the_op(rng):
     np.testing.assert_array_equal(pipe.run(img, backend="cpu"), want)
     lazy = fastct.process(da.from_array(img, chunks=(2, 40, 50)), "erode:3,gaussian:8", backend="cpu")
     np.testing.assert_array_equal(lazy.compute(), want)
+
+
+def test_rounding_division_is_exact_at_ties_and_near_the_limits():
+    # the CPU kernel rounds s / d half up with a float estimate and an exact correction
+    rng = np.random.default_rng(7)
+    d_values = [1, 2, 3, 7, 13 * 13 * 14 * 14, 33124 * 33124, (1 << 26) + 3]
+    for d in d_values:
+        q = rng.integers(-(1 << 20), 1 << 20, 200)
+        s = np.concatenate([q * d, q * d + d // 2, q * d + (d + 1) // 2 - 1, q * d - 1, q * d + d - 1])
+        s = s[np.abs(s) < (1 << 52)]
+        want = (2 * s + d) // (2 * d)
+        got = np.array([cpu_filters._round_half_up_div(float(v), float(d), 1.0 / d) for v in s])
+        np.testing.assert_array_equal(got, want.astype(np.float64))

@@ -17,7 +17,7 @@ from .._shared import box_gaussian as box
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
 from .._shared.validation import integer_limits
-from ._jit import add_scaled, fill_line, jit, jobjit, widen
+from ._jit import add_scaled, fill_line, jit, jobjit, rowjit, widen
 from ._threads import run_jobs
 from .fused import run_chain
 from .intensity import row_jobs
@@ -66,8 +66,9 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     n, h, w = batch.shape
     ry, rx = box.radius(widths_y), box.radius(widths_x)
     # Rows outside the slice (mode constant) read an extra row of mid that holds cval's row sums.
+    # Rows outside the slice (mode constant) read the kernel's row of cval sums.
     rows_map = border_index_map(h, ry, ry, mode)
-    rows_map[rows_map < 0] = h
+    rows_map[rows_map < 0] = (h + 3) // 4 * 4
     cols_map = border_index_map(w, rx, rx, mode)
     integer = batch.dtype.kind in "iu"
     if not widths_y or not widths_x:
@@ -171,13 +172,14 @@ def _sharpen_kernel(src, dst, rows_map, cols_map, cval, amount, eight, lo, hi, b
 
 
 @jit
-def _round_half_up_div(s, d):
-    """``floor(s / d + 1/2)`` for integers ``s`` (|s| < 2**52) and ``d`` held in float64, exact.
+def _round_half_up_div(s, d, inv_d):
+    """``floor(s / d + 1/2)`` for integers ``s`` (|s| < 2**52) and ``d > 0`` held in float64, exact.
 
-    The float quotient can be one off near a tie; the exact remainder
+    ``inv_d`` is ``1 / d``: a multiplication instead of a division per pixel.
+    The float estimate can be one off near a tie; the exact remainder
     ``s - q d`` (an integer below 2**53) corrects it.
     """
-    q = np.floor(s / d + 0.5)
+    q = np.floor(s * inv_d + 0.5)
     r2 = 2.0 * (s - q * d)
     if r2 < -d:
         q -= 1.0
@@ -186,7 +188,7 @@ def _round_half_up_div(s, d):
     return q
 
 
-@jit
+@rowjit
 def _box_rows(lines, length, widths):
     """Box sums of each width in turn along the four ``lines``, in place; returns the new length.
 
@@ -225,7 +227,7 @@ def _box_rows(lines, length, widths):
     return length
 
 
-@jit
+@rowjit
 def _box_columns(block, mid, rows_map, x0, cols, widths, acc, dst_slice, divisor, integer, lo, hi):
     """Box sums down columns ``x0:x0 + cols`` of ``mid`` (rows through ``rows_map``) into ``dst_slice``.
 
@@ -235,6 +237,7 @@ def _box_columns(block, mid, rows_map, x0, cols, widths, acc, dst_slice, divisor
     """
     n_boxes = widths.shape[0]
     length = rows_map.shape[0]
+    inv_divisor = 1.0 / divisor
     for k in range(n_boxes):
         wk = widths[k]
         for c in range(cols):
@@ -256,7 +259,7 @@ def _box_columns(block, mid, rows_map, x0, cols, widths, acc, dst_slice, divisor
                 res = dst_slice[i, x0:]
                 for c in range(cols):
                     if integer:
-                        res[c] = min(max(_round_half_up_div(acc[c], divisor), lo), hi)
+                        res[c] = min(max(_round_half_up_div(acc[c], divisor, inv_divisor), lo), hi)
                     else:
                         res[c] = acc[c] / divisor
                 if more:
@@ -282,49 +285,48 @@ def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval,
     h, w = src.shape[1], src.shape[2]
     lx = cols_map.shape[0]
     rx = (lx - w) // 2
-    lines = np.zeros((4, lx))
-    mid = np.empty((h + 1, w))  # row sums (exact, or rounded to mid_scale for integers; divided for floats)
+    # Row sums, computed in place four rows at a time (full extended rows; the
+    # first w entries hold the sums): exact, rounded to mid_scale for integers,
+    # divided for floats. Rows h..padded-1 are scratch for the last group;
+    # row `padded` holds the sums of a row of cval (read in mode constant).
+    padded = (h + 3) // 4 * 4
+    mid = np.zeros((padded + 1, lx))
     block = np.empty((rows_map.shape[0], min(strip, w)))
     acc = np.empty(min(strip, w))
     rounded = integer and mid_scale > 0
+    inv_d_x = 1.0 / d_x
     if not integer:
         divisor = d_y
+        mid[padded, :] = cval
     elif rounded:
         divisor = d_y * mid_scale
+        mid[padded, :] = cval * mid_scale
     else:
         divisor = d_y * d_x
-    # Row h of mid: the row sums of a row of cval (only read in mode constant).
-    if not integer:
-        mid[h, :] = cval
-    elif rounded:
-        mid[h, :] = cval * mid_scale
-    else:
-        mid[h, :] = cval * d_x
+        mid[padded, :] = cval * d_x
     for n in range(first_job, end_job):
         for y0 in range(0, h, 4):
             rows = min(4, h - y0)
             for r in range(rows):
                 row = src[n, y0 + r]
-                line = lines[r]
+                line = mid[y0 + r]
                 for j in range(rx):
                     line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
                 for x in range(w):
                     line[rx + x] = row[x]
                 for j in range(rx + w, lx):
                     line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
-            _box_rows(lines, lx, widths_x)
-            for r in range(rows):
-                line = lines[r]
-                m = mid[y0 + r]
-                if not integer:
+            _box_rows(mid[y0:y0 + 4], lx, widths_x)
+            if not integer:
+                for r in range(rows):
+                    line = mid[y0 + r]
                     for x in range(w):
-                        m[x] = line[x] / d_x
-                elif rounded:
+                        line[x] = line[x] / d_x
+            elif rounded:
+                for r in range(rows):
+                    line = mid[y0 + r]
                     for x in range(w):
-                        m[x] = _round_half_up_div(line[x] * mid_scale, d_x)
-                else:
-                    for x in range(w):
-                        m[x] = line[x]
+                        line[x] = _round_half_up_div(line[x] * mid_scale, d_x, inv_d_x)
         for x0 in range(0, w, strip):
             _box_columns(block, mid, rows_map, x0, min(strip, w - x0), widths_y, acc, dst[n], divisor, integer,
                          lo, hi)
