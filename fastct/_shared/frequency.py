@@ -132,7 +132,7 @@ def frequency_filter(xp, rfft2, irfft2, batch, out, response, padding, mode: str
     """Filter every slice of ``batch`` by ``response`` into ``out``.
 
     ``rfft2(x)`` and ``irfft2(X, s)`` are the backend's 2-D real FFTs over the
-    last two axes. Slices are processed ``chunk`` at a time to bound the
+    last two axes; ``irfft2`` may overwrite ``X``. Slices are processed ``chunk`` at a time to bound the
     complex temporaries.
     """
     (py0, py1), (px0, px1) = padding
@@ -146,7 +146,10 @@ def frequency_filter(xp, rfft2, irfft2, batch, out, response, padding, mode: str
             kwargs = {"constant_values": cval} if mode == "constant" else {}
             part = xp.pad(part, width, mode=np_mode, **kwargs)
         spec = rfft2(part)
+        shape = part.shape[-2:]
+        del part  # the padded input is not needed any more: one slice buffer less at the peak
         spec *= resp
-        full = irfft2(spec, part.shape[-2:])
+        full = irfft2(spec, shape)
+        del spec
         filtered = xp.ascontiguousarray(full[:, py0 : py0 + h, px0 : px0 + w], dtype=np.float32)
         store_rounded(xp, filtered, out[start : start + chunk])

@@ -39,7 +39,8 @@ def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
         return scipy.fft.rfft2(x, axes=(-2, -1), workers=workers)
 
     def irfft2(spec, s):
-        return scipy.fft.irfft2(spec, s=s, axes=(-2, -1), workers=workers)
+        # The spectrum is a temporary: letting pocketfft reuse it saves a copy.
+        return scipy.fft.irfft2(spec, s=s, axes=(-2, -1), workers=workers, overwrite_x=True)
 
     frequency_filter(np, rfft2, irfft2, batch, out, response, padding, mode, cval, SLICES_PER_THREAD * workers)
     return out
