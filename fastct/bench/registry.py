@@ -256,8 +256,8 @@ def candidates(groups=GROUPS, backends=("cpu",), dtypes=DTYPES, shapes=DEFAULT_B
     """Every candidate of a selection, comparison by comparison.
 
     Each comparison holds fastct, the copy floor (a copy of the same bytes
-    into a preallocated array; int16 -> float32 etc. for the pipeline, whose
-    output is float32) and each peer on the CT dtype and, where it has one,
+    into a new array, as fastct returns one; int16 -> float32 etc. for the
+    pipeline, whose output is float32) and each peer on the CT dtype and, where it has one,
     on its best dtype.
 
     Parameters
@@ -340,9 +340,10 @@ def prepare(cand: Candidate, batches: Batches, libs: dict | None = None) -> Call
     if cand.kind == "fastct":
         fn = fastct_call(cand.group, x, cand.backend)
     elif cand.kind == "floor":
-        xp = lib.xp
-        out = xp.empty(x.shape, np.float32 if cand.group == "pipeline" else x.dtype)
-        fn = lambda: xp.copyto(out, x)  # noqa: E731
+        # A new array per call, like fastct's calls: writing fresh memory
+        # (page faults on the host) is part of what both sides pay.
+        dtype = np.float32 if cand.group == "pipeline" else x.dtype
+        fn = lambda: x.astype(dtype, copy=True)  # noqa: E731
     else:
         fn = cand.spec.build(cand.group, x, lib)
     if cand.backend == "gpu":
