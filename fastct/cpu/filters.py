@@ -50,25 +50,20 @@ def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
     return run_chain(batch, out, [stage])
 
 
-#: Columns per strip of the box cascade's pass down the columns: the strip of
-#: box sums ((H + 2 R) x 256 float64, about 1.1 MiB at sigma 8) stays in L2.
-BOX_STRIP = 256
-
-
 def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     """Box-cascade Gaussian (see :mod:`fastct._shared.box_gaussian`), one slice per job.
 
-    Each slice is summed along its rows four rows at a time (four independent
-    running sums keep the core busy), then down its columns a strip at a time
-    (vector instructions across the strip), the last box writing the output.
+    A slice streams through in one pass: its border-extended rows are summed
+    along their length four at a time (four independent running sums keep
+    the core busy) and fed one by one to the column boxes, which keep the
+    last ``w`` rows they received in small rings and emit an output row as
+    soon as they have enough (vector instructions across the row). Working
+    memory: a few dozen rows per thread, whatever the batch.
     """
     cval = _border_cval(cval, mode)
     n, h, w = batch.shape
     ry, rx = box.radius(widths_y), box.radius(widths_x)
-    # Rows outside the slice (mode constant) read an extra row of mid that holds cval's row sums.
-    # Rows outside the slice (mode constant) read the kernel's row of cval sums.
-    rows_map = border_index_map(h, ry, ry, mode)
-    rows_map[rows_map < 0] = (h + 3) // 4 * 4
+    rows_map = border_index_map(h, ry, ry, mode)  # -1: a row of cval (mode constant)
     cols_map = border_index_map(w, rx, rx, mode)
     integer = batch.dtype.kind in "iu"
     if not widths_y or not widths_x:
@@ -81,7 +76,7 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     mid_scale = -1.0 if bits is None else float(1 << bits)
     _, lo, hi = _limits(out.dtype)
     args = (batch, out, np.asarray(widths_y, np.int64), np.asarray(widths_x, np.int64), rows_map, cols_map,
-            float(cval), d_y, d_x, mid_scale, integer, lo, hi, BOX_STRIP)
+            float(cval), d_y, d_x, mid_scale, integer, lo, hi)
     run_jobs(_box_gaussian_kernel, args, n)
     return out
 
@@ -228,105 +223,94 @@ def _box_rows(lines, length, widths):
 
 
 @rowjit
-def _box_columns(block, mid, rows_map, x0, cols, widths, acc, dst_slice, divisor, integer, lo, hi):
-    """Box sums down columns ``x0:x0 + cols`` of ``mid`` (rows through ``rows_map``) into ``dst_slice``.
+def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divisor, inv_divisor, integer, lo, hi):
+    """Push one row of row sums through the column boxes; returns the next output row index.
 
-    The first box reads ``mid``, the middle ones run in place in ``block``,
-    the last one writes the output (rounded half up and saturated for
+    Box ``k`` keeps its last ``widths[k]`` inputs in ``rings[k]`` and their
+    sum in ``accs[k]``; once full, each new input replaces the oldest and the
+    sum is box ``k``'s output row, the input of box ``k + 1``. The last box's
+    output goes to ``dst_slice[out_row]`` (rounded half up and saturated for
     integers, divided for floats).
     """
-    n_boxes = widths.shape[0]
-    length = rows_map.shape[0]
-    inv_divisor = 1.0 / divisor
-    for k in range(n_boxes):
+    inp = row
+    for k in range(widths.shape[0]):
         wk = widths[k]
-        for c in range(cols):
-            acc[c] = 0.0
-        for i in range(wk):
-            row = mid[rows_map[i], x0:] if k == 0 else block[i]
-            for c in range(cols):
-                acc[c] += row[c]
-        out_len = length - wk + 1
-        for i in range(out_len):
-            more = i + 1 < out_len
-            if k == 0:
-                top = mid[rows_map[i], x0:]
-                nxt = mid[rows_map[i + wk], x0:] if more else top
-            else:
-                top = block[i]
-                nxt = block[i + wk] if more else top
-            if k == n_boxes - 1:
-                res = dst_slice[i, x0:]
-                for c in range(cols):
-                    if integer:
-                        res[c] = min(max(_round_half_up_div(acc[c], divisor, inv_divisor), lo), hi)
-                    else:
-                        res[c] = acc[c] / divisor
-                if more:
-                    for c in range(cols):
-                        acc[c] = acc[c] + nxt[c] - top[c]
-            else:
-                out_row = block[i]
-                if more:
-                    for c in range(cols):
-                        old = top[c]  # top may be out_row itself (in place)
-                        out_row[c] = acc[c]
-                        acc[c] = acc[c] + nxt[c] - old
-                else:
-                    for c in range(cols):
-                        out_row[c] = acc[c]
-        length = out_len
+        seen = counts[k]
+        ring = rings[k, seen % wk]
+        acc = accs[k]
+        if seen >= wk:
+            for x in range(w):
+                v = inp[x]
+                acc[x] = acc[x] + v - ring[x]
+                ring[x] = v
+        else:
+            for x in range(w):
+                v = inp[x]
+                acc[x] = acc[x] + v
+                ring[x] = v
+        counts[k] = seen + 1
+        if seen + 1 < wk:
+            return out_row
+        inp = acc
+    res = dst_slice[out_row]
+    if integer:
+        for x in range(w):
+            res[x] = min(max(_round_half_up_div(inp[x], divisor, inv_divisor), lo), hi)
+    else:
+        for x in range(w):
+            res[x] = inp[x] / divisor
+    return out_row + 1
 
 
 @jobjit
 def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval, d_y, d_x, mid_scale, integer,
-                         lo, hi, strip, first_job, end_job):
+                         lo, hi, first_job, end_job):
     """Jobs ``first_job:end_job``; job ``j`` is slice ``j``."""
     h, w = src.shape[1], src.shape[2]
-    lx = cols_map.shape[0]
+    ly, lx = rows_map.shape[0], cols_map.shape[0]
     rx = (lx - w) // 2
-    # Row sums, computed in place four rows at a time (full extended rows; the
-    # first w entries hold the sums): exact, rounded to mid_scale for integers,
-    # divided for floats. Rows h..padded-1 are scratch for the last group;
-    # row `padded` holds the sums of a row of cval (read in mode constant).
-    padded = (h + 3) // 4 * 4
-    mid = np.zeros((padded + 1, lx))
-    block = np.empty((rows_map.shape[0], min(strip, w)))
-    acc = np.empty(min(strip, w))
+    lines = np.zeros((4, lx))
+    n_boxes = widths_y.shape[0]
+    rings = np.empty((n_boxes, widths_y.max(), w))
+    accs = np.empty((n_boxes, w))
+    counts = np.empty(n_boxes, np.int64)
     rounded = integer and mid_scale > 0
     inv_d_x = 1.0 / d_x
     if not integer:
         divisor = d_y
-        mid[padded, :] = cval
     elif rounded:
         divisor = d_y * mid_scale
-        mid[padded, :] = cval * mid_scale
     else:
         divisor = d_y * d_x
-        mid[padded, :] = cval * d_x
+    inv_divisor = 1.0 / divisor
     for n in range(first_job, end_job):
-        for y0 in range(0, h, 4):
-            rows = min(4, h - y0)
+        accs[:] = 0.0
+        counts[:] = 0
+        out_row = 0
+        for t0 in range(0, ly, 4):
+            rows = min(4, ly - t0)
             for r in range(rows):
-                row = src[n, y0 + r]
-                line = mid[y0 + r]
+                sy = rows_map[t0 + r]
+                line = lines[r]
+                if sy < 0:  # a row outside the slice (mode constant)
+                    for j in range(lx):
+                        line[j] = cval
+                    continue
+                row = src[n, sy]
                 for j in range(rx):
                     line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
                 for x in range(w):
                     line[rx + x] = row[x]
                 for j in range(rx + w, lx):
                     line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
-            _box_rows(mid[y0:y0 + 4], lx, widths_x)
-            if not integer:
-                for r in range(rows):
-                    line = mid[y0 + r]
+            _box_rows(lines, lx, widths_x)
+            for r in range(rows):
+                line = lines[r]
+                if not integer:
                     for x in range(w):
                         line[x] = line[x] / d_x
-            elif rounded:
-                for r in range(rows):
-                    line = mid[y0 + r]
+                elif rounded:
                     for x in range(w):
                         line[x] = _round_half_up_div(line[x] * mid_scale, d_x, inv_d_x)
-        for x0 in range(0, w, strip):
-            _box_columns(block, mid, rows_map, x0, min(strip, w - x0), widths_y, acc, dst[n], divisor, integer,
-                         lo, hi)
+                out_row = _feed_columns(line, w, widths_y, rings, accs, counts, dst[n], out_row, divisor,
+                                        inv_divisor, integer, lo, hi)
