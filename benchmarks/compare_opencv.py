@@ -72,7 +72,9 @@ def cases(batch: np.ndarray, cv2):
     return {
         "copy": [
             ("copy int16", lambda: batch.copy()),
-            ("copy int16->float32", lambda: np.copyto(out32, batch)),
+            # The floor: a new array, as every call below returns one.
+            ("copy int16->float32", lambda: batch.astype(np.float32)),
+            ("copy int16->float32, preallocated", lambda: np.copyto(out32, batch)),
         ],
         "erode 3x3": [
             ("fastct int16", lambda: fastct.erode(batch, 3, backend="cpu")),
