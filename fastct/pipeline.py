@@ -27,9 +27,9 @@ from . import backends
 from ._shared.arrays import is_dask_array
 from ._shared.fusion import chain_ok, equalize_fusable, stages_for_step
 from ._shared.histogram import output_maxval
-from ._shared.validation import as_batch, compute_dtype
+from ._shared.validation import as_batch, check_out, compute_dtype
 from .errors import FastCTError, InvalidArgumentError, StepError
-from .ops import _PUBLIC_SIGNATURES, ALIASES, PLANNERS, Step, plan
+from .ops import _PUBLIC_SIGNATURES, ALIASES, PLANNERS, Step, _shares_memory, plan
 
 __all__ = ["DEFAULT_STEPS", "Pipeline", "parse_steps", "process"]
 
@@ -268,23 +268,31 @@ class Pipeline:
             dtype = step.output_dtype(dtype)
         return dtype
 
-    def __call__(self, batch, backend="auto"):
+    def __call__(self, batch, backend="auto", out=None):
         """Run every step on ``batch``; same as :meth:`run`."""
-        return self.run(batch, backend)
+        return self.run(batch, backend, out=out)
 
-    def run(self, batch, backend="auto"):
+    def run(self, batch, backend="auto", out=None):
         """Run the pipeline on an ``(H, W)`` slice or ``(N, H, W)`` batch.
 
         The input is validated once; intermediate results stay on the
         backend's device. Returns the result in the input's layout. A Dask
         array gives a lazy Dask array (see :mod:`fastct.distributed`).
+
+        ``out`` (NumPy or CuPy like ``batch``, C-contiguous, the input's
+        shape and :meth:`output_dtype`) receives the result, which is then
+        returned. Reusing one ``out`` across calls saves allocating (and, on
+        the CPU, page-faulting in) a fresh result each time. It may be the
+        input itself when the dtypes agree.
         """
         if is_dask_array(batch):
+            if out is not None:
+                raise InvalidArgumentError("out: not supported for a Dask array (the result is lazy)")
             from .distributed import process_dask
 
             backends.check_name(backend)
             return process_dask(batch, self, backend)
-        return self._run(batch, backend, None)
+        return self._run(batch, backend, None, out)
 
     def run_timed(self, batch, backend="auto"):
         """Like :meth:`run`, also returning ``[(label, seconds), ...]``.
@@ -296,24 +304,35 @@ class Pipeline:
         timings: list = []
         return self._run(batch, backend, timings), timings
 
-    def _run(self, batch, backend, timings):
+    def _run(self, batch, backend, timings, out=None):
         if is_dask_array(batch):
             raise InvalidArgumentError("batch: run_timed needs a NumPy or CuPy batch, not a lazy Dask array")
         name = backends.resolve(backend, batch)
         keep64 = bool(self.steps) and self.steps[0].keep_float64
         data, squeeze = as_batch(batch, keep_float64=keep64)
+        user_shape = data.shape[1:] if squeeze else data.shape
+        out = check_out(out, user_shape, self.output_dtype(data.dtype), like=batch)
+        # The last segment writes straight into `out`, unless `out` is the
+        # input (or overlaps it): then the result is computed aside and copied.
+        target = None if out is None or _shares_memory(out, batch) else (out[None] if squeeze else out)
         module = backends.get(name, batch)
         sync = getattr(module, "synchronize", None)
-        for label, run in self._segments(data.dtype, module):
+        segments = self._segments(data.dtype, module)
+        for k, (label, run) in enumerate(segments):
             start = time.perf_counter()
             if data.dtype == np.float64 and not run.keep_float64:
                 data = data.astype(compute_dtype(data.dtype))
-            data = run(data)
+            data = run(data, target if k == len(segments) - 1 else None)
             if timings is not None:
                 if sync is not None:
                     sync()
                 timings.append((label, time.perf_counter() - start))
-        return data[0] if squeeze else data
+        result = data[0] if squeeze else data
+        if out is None:
+            return result
+        if result is not out and not (target is not None and segments):
+            out[...] = result
+        return out
 
     def _segments(self, dtype, module):
         """``(label, runner)`` pairs: single steps, or fused runs of steps.
@@ -407,8 +426,8 @@ class _StepRun:
         self.step, self.module = step, module
         self.keep_float64 = step.keep_float64
 
-    def __call__(self, data):
-        return self.step.run_batch(self.module, data)
+    def __call__(self, data, out=None):
+        return self.step.run_batch(self.module, data, out=out)
 
 
 class _FusedRun:
@@ -420,9 +439,10 @@ class _FusedRun:
         self.kernel, self.stages, self.equalize = kernel, stages, equalize_step
         self.out_dtype = np.dtype(out_dtype)
 
-    def __call__(self, data):
-        xp = np if isinstance(data, np.ndarray) else __import__("cupy")
-        out = xp.empty(data.shape, self.out_dtype)
+    def __call__(self, data, out=None):
+        if out is None:
+            xp = np if isinstance(data, np.ndarray) else __import__("cupy")
+            out = xp.empty(data.shape, self.out_dtype)
         if data.shape[0] == 0:
             return out
         if self.equalize is None:
@@ -430,7 +450,7 @@ class _FusedRun:
         return self.kernel(data, out, self.stages, output_maxval(self.out_dtype))
 
 
-def process(batch, steps=None, backend="auto"):
+def process(batch, steps=None, backend="auto", out=None):
     """Run a preprocessing pipeline on a CT batch.
 
     Parameters
@@ -444,12 +464,15 @@ def process(batch, steps=None, backend="auto"):
         classic erode 3x3, dilate 3x3, Gaussian 5x5, equalise chain.
     backend : {"auto", "cpu", "gpu"}
         ``auto`` uses the GPU when it is usable, else the CPU.
+    out : ndarray, optional
+        Where to write the result (see :meth:`Pipeline.run`): reuse one
+        array across batches to skip allocating a fresh result every call.
 
     Returns
     -------
     ndarray
         Same layout and array type as ``batch``; dtype per the last step
-        (float32 in [0, 1] for the default pipeline).
+        (float32 in [0, 1] for the default pipeline); ``out`` when given.
 
     Examples
     --------
@@ -459,5 +482,5 @@ def process(batch, steps=None, backend="auto"):
     ((2, 64, 64), dtype('float32'))
     """
     pipe = steps if isinstance(steps, Pipeline) else Pipeline(steps)
-    return pipe.run(batch, backend)
+    return pipe.run(batch, backend, out=out)
 

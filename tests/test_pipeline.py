@@ -8,7 +8,8 @@ import pytest
 from conftest import on_backend, random_image, to_numpy
 
 import fastct
-from fastct import backends
+from fastct import FastCTError, backends
+from fastct.datasets import chest_phantom
 from fastct.ops import ALIASES, plan_morphology
 
 # ---------------------------------------------------------------------------
@@ -397,3 +398,51 @@ def test_pipeline_data_errors_name_the_image():
         pipe(np.full((4, 4), np.nan, np.float32), backend="cpu")
     with pytest.raises(fastct.InvalidArgumentError, match="^backend"):
         pipe(np.zeros((4, 4), np.int16), backend="tpu")
+
+
+# ---------------------------------------------------------------------------
+# out=
+
+
+@pytest.mark.parametrize("steps, fuse", [
+    ("erode:3,dilate:3,gaussian:0:ksize=5,equalize", True),  # one fused pass
+    ("erode:3,dilate:3,gaussian:0:ksize=5,equalize", False),  # step by step
+    ("erode:3,gaussian:8,clahe,window:preset=lung", True),  # several segments, float output
+    ("erode:3,dilate:5", True),  # int16 output
+])
+def test_out_receives_the_result(steps, fuse):
+    batch = chest_phantom(3, 64, seed=2)
+    pipe = fastct.Pipeline(steps, fuse=fuse)
+    want = pipe.run(batch, backend="cpu")
+    out = np.full(batch.shape, 7, pipe.output_dtype(batch.dtype))
+    got = pipe.run(batch, backend="cpu", out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    # a single slice takes a 2-D out
+    out2 = np.empty(batch.shape[1:], pipe.output_dtype(batch.dtype))
+    assert pipe(batch[1], backend="cpu", out=out2) is out2
+    np.testing.assert_array_equal(out2, want[1])
+    assert fastct.process(batch, pipe, backend="cpu", out=out) is out
+
+
+def test_out_may_be_the_input():
+    batch = chest_phantom(2, 48, seed=4)
+    want = fastct.process(batch, "erode:3,dilate:3,gaussian:1.1", backend="cpu")
+    work = batch.copy()
+    assert fastct.process(work, "erode:3,dilate:3,gaussian:1.1", backend="cpu", out=work) is work
+    np.testing.assert_array_equal(work, want)
+
+
+def test_bad_out_is_refused_before_any_work():
+    batch = chest_phantom(2, 32, seed=1)
+    for out, what in [(np.empty(batch.shape, np.int16), "dtype"), (np.empty((2, 32, 31), np.float32), "shape"),
+                      (np.empty((2, 32, 64), np.float32)[:, :, ::2], "contiguous"), ([0.0], "array")]:
+        with pytest.raises(FastCTError, match=f"out: .*{what}"):
+            fastct.process(batch, backend="cpu", out=out)
+
+
+def test_out_with_a_dask_array_is_refused():
+    da = pytest.importorskip("dask.array")
+    x = da.zeros((2, 32, 32), np.int16, chunks=(1, 32, 32))
+    with pytest.raises(FastCTError, match="out: not supported for a Dask array"):
+        fastct.process(x, backend="cpu", out=np.empty((2, 32, 32), np.float32))
