@@ -60,14 +60,14 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     soon as they have enough (vector instructions across the row). Working
     memory: a few dozen rows per thread, whatever the batch.
     """
+    if not widths_y or not widths_x:
+        raise ValueError("box_gaussian: every axis needs at least one box (width 1 is the identity)")
     cval = _border_cval(cval, mode)
     n, h, w = batch.shape
     ry, rx = box.radius(widths_y), box.radius(widths_x)
     rows_map = border_index_map(h, ry, ry, mode)  # -1: a row of cval (mode constant)
     cols_map = border_index_map(w, rx, rx, mode)
     integer = batch.dtype.kind in "iu"
-    if not widths_y or not widths_x:
-        raise ValueError("box_gaussian: every axis needs at least one box (width 1 is the identity)")
     d_y = float(np.prod(widths_y, dtype=np.int64))
     d_x = float(np.prod(widths_x, dtype=np.int64))
     bits = box.mid_bits(widths_y, widths_x) if integer else None
@@ -266,7 +266,7 @@ def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divis
 def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval, d_y, d_x, mid_scale, integer,
                          lo, hi, first_job, end_job):
     """Jobs ``first_job:end_job``; job ``j`` is slice ``j``."""
-    h, w = src.shape[1], src.shape[2]
+    w = src.shape[2]
     ly, lx = rows_map.shape[0], cols_map.shape[0]
     rx = (lx - w) // 2
     lines = np.zeros((4, lx))
