@@ -330,7 +330,7 @@ class Pipeline:
         result = data[0] if squeeze else data
         if out is None:
             return result
-        if result is not out and not (target is not None and segments):
+        if target is None or not segments:  # the result was not written into out
             out[...] = result
         return out
 

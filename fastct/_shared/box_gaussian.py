@@ -177,8 +177,8 @@ def resolve_method(method, sigma, ksize, truncate, taps_y, taps_x):
 # CuPy): the GPU backend runs it, CI runs it with NumPy against the CPU kernel.
 
 
-def round_half_up_div(xp, s, d: int):
-    """``floor(s / d + 1/2)`` for int64 ``s`` and a positive integer ``d``, exact."""
+def round_half_up_div(s, d: int):
+    """``floor(s / d + 1/2)`` for int64 ``s`` (NumPy or CuPy) and a positive integer ``d``, exact."""
     return (2 * s + d) // (2 * d)
 
 
@@ -200,11 +200,11 @@ def box_gaussian_xp(xp, src, dst, widths_y, widths_x, rows_map, cols_map, cval, 
     elif bits is None:
         cval_mid, divisor = int(cval) * d_x, d_y * d_x
     else:
-        rows = round_half_up_div(xp, rows << bits, d_x)
+        rows = round_half_up_div(rows << bits, d_x)
         cval_mid, divisor = int(cval) << bits, d_y << bits
     total = _cascade(xp, _extend(xp, rows, rows_map, cval_mid, axis=1), widths_y, axis=1)
     if integer:
-        dst[...] = xp.clip(round_half_up_div(xp, total, divisor), lo, hi).astype(dst.dtype)
+        dst[...] = xp.clip(round_half_up_div(total, divisor), lo, hi).astype(dst.dtype)
     else:
         dst[...] = (total / divisor).astype(dst.dtype)
     return dst
