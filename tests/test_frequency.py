@@ -260,6 +260,31 @@ def test_frequency_padding_matches_numpy_pad(backend, rng, mode, pad):
         assert np.abs(exact - unpadded).max() > 100 * _atol(image)
 
 
+@pytest.mark.parametrize("mode", BORDER_MODES)
+@pytest.mark.parametrize("pad", [False, (9, 2), 30], ids=["none", "9x2", "30"])
+def test_cpu_frequency_row_blocks(monkeypatch, rng, mode, pad):
+    # The CPU streams each slice through its spectrum in blocks of rows. With 4-row
+    # blocks every block edge (padded rows, a short last block, rows cropped away)
+    # is crossed many times, and 5 slices on 3 threads give threads uneven shares.
+    import numba
+
+    from fastct.cpu import frequency
+
+    monkeypatch.setattr(frequency, "ROW_BLOCK", 4)
+    image = random_image(rng, (5, 17, 23), np.float32)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(min(3, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got = _run("highpass", image, "cpu", cutoff=0.15, kind="butterworth", pad=pad, mode=mode, cval=-80.0)
+        ints = _run("lowpass", image.astype(np.int16), "cpu", cutoff=0.15, pad=pad, mode=mode, cval=-80.0)
+    finally:
+        numba.set_num_threads(threads)
+    exact = ref.filter_batch(image, 0.15, "butterworth", 2, highpass=True, pad=pad, mode=mode, cval=-80.0)
+    assert_float_close(got, exact, image)
+    exact_ints = ref.filter_batch(image.astype(np.int16), 0.15, "gaussian", 2, pad=pad, mode=mode, cval=-80.0)
+    assert_integer_matches(ints, exact_ints, image.astype(np.int16))
+
+
 @pytest.mark.parametrize("mode", ["nearest", "mirror", "constant"])
 def test_frequency_padding_integer_and_highpass(backend, rng, mode):
     image = random_image(rng, (17, 23), np.int16)

@@ -1,8 +1,11 @@
 """Frequency-domain filters, written once against an array namespace ``xp``.
 
-The response (transfer function) is built in NumPy; the filter itself
-(pad -> rfft2 -> multiply -> irfft2 -> crop -> cast) runs on NumPy with
-scipy.fft on the CPU backend, and on CuPy with cupy.fft on the GPU backend.
+The response (transfer function), the padding rule and the final rounding
+are shared by both backends. The whole-array filter :func:`frequency_filter`
+(pad -> rfft2 -> multiply -> irfft2 -> crop -> cast, a chunk of slices at a
+time) runs on CuPy with cupy.fft on the GPU backend. The CPU backend takes the
+same steps one slice at a time through a per-thread spectrum buffer, so that it
+needs no slice-sized temporaries beyond it (``fastct/cpu/frequency.py``).
 
 Precision: the transforms run in float32 (complex64). Float results agree
 with a float64 computation to about 4e-7 of the data's magnitude (1e-5 is

@@ -1,7 +1,21 @@
 """Frequency-domain low-/high-pass filters (CPU twin of ``gpu/frequency.py``).
 
-The filter itself is written once in :mod:`fastct._shared.frequency`; here it
-runs on NumPy arrays with scipy.fft's real FFTs on all of numba's threads.
+The response, the padding rule and the final rounding are written once in
+:mod:`fastct._shared.frequency`. Here each slice streams through one
+per-thread spectrum buffer, using scipy.fft's 1-D real and complex FFTs:
+
+1. rows of the (virtually) padded slice, :data:`ROW_BLOCK` at a time, are
+   cast to float32 and real-transformed into the spectrum buffer;
+2. the columns of the spectrum are transformed in place, multiplied by the
+   response and transformed back in place;
+3. the rows inside the crop are inverse-transformed a block at a time,
+   rounded and written to the output.
+
+That is the order of operations of ``scipy.fft.rfft2``/``irfft2`` (real
+FFT along the last axis, complex FFT along the first), so the result agrees
+with theirs to float32 rounding; but no slice-sized float input or output is
+ever built: a call needs its output plus, per thread, one complex64 spectrum of
+the padded slice and a few row blocks. Threads take whole slices.
 """
 
 from __future__ import annotations
@@ -9,13 +23,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from .._shared.frequency import frequency_filter, frequency_response, resolve_padding
-from ._jit import numba
+from .._shared.borders import border_index_map
+from .._shared.frequency import frequency_response, resolve_padding, store_rounded
+from ._threads import run_jobs
 
-#: Slices transformed together per thread. One slice per thread keeps the
-#: temporaries (float32 input, complex64 spectrum, float32 result) per-thread
-#: sized and in cache: a batch needs little more memory than its output.
-SLICES_PER_THREAD = 1
+#: Rows per real-FFT block: big enough that a call's overhead is small next to
+#: its transforms, small enough that the block stays a row buffer (a 64-row
+#: block of a 512-pixel slice is 128 KiB of float32, 130 KiB of complex64).
+ROW_BLOCK = 64
 
 
 def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
@@ -30,17 +45,50 @@ def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
 
 def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
     n, h, w = batch.shape
-    padding = resolve_padding(pad, (h, w))
-    shape = (h + sum(padding[0]), w + sum(padding[1]))
+    (py0, py1), (px0, px1) = resolve_padding(pad, (h, w))
+    shape = (h + py0 + py1, w + px0 + px1)
+    # The inverse transforms run unscaled (norm="forward"); their 1 / (H W) rides on the
+    # response, which saves two passes over every spectrum.
     response = frequency_response(shape, cutoff, kind, order, highpass)
-    workers = numba.get_num_threads()
-
-    def rfft2(x):
-        return scipy.fft.rfft2(x, axes=(-2, -1), workers=workers)
-
-    def irfft2(spec, s):
-        # The spectrum is a temporary: letting pocketfft reuse it saves a copy.
-        return scipy.fft.irfft2(spec, s=s, axes=(-2, -1), workers=workers, overwrite_x=True)
-
-    frequency_filter(np, rfft2, irfft2, batch, out, response, padding, mode, cval, SLICES_PER_THREAD * workers)
+    response = (response.astype(np.float64) / (shape[0] * shape[1])).astype(np.float32)
+    rows = border_index_map(h, py0, py1, mode)
+    cols = None if (px0 == 0 and px1 == 0) else border_index_map(w, px0, px1, mode)
+    plan = (batch, out, response, rows, cols, (py0, px0), np.float32(cval))
+    run_jobs(_filter_slices, plan, n)
     return out
+
+
+def _filter_slices(batch, out, response, rows, cols, origin, cval, first, end):
+    """Filter slices ``first .. end - 1`` (one thread's share) through one spectrum buffer."""
+    full_h, half_w = response.shape
+    full_w = len(cols) if cols is not None else batch.shape[2]
+    spectrum = np.empty((full_h, half_w), dtype=np.complex64)
+    for i in range(first, end):
+        _forward(batch[i], spectrum, rows, cols, cval)
+        # Columns in place: scipy reuses a complex input's buffer when overwrite_x is set.
+        scipy.fft.fft(spectrum, axis=0, overwrite_x=True, workers=1)
+        spectrum *= response
+        scipy.fft.ifft(spectrum, axis=0, norm="forward", overwrite_x=True, workers=1)
+        _inverse(spectrum, out[i], full_w, origin)
+
+
+def _forward(image, spectrum, rows, cols, cval):
+    """Real FFT of every row of the padded ``image`` into ``spectrum``, a block of rows at a time."""
+    full_h = len(rows)
+    for r0 in range(0, full_h, ROW_BLOCK):
+        src = rows[r0 : r0 + ROW_BLOCK]
+        block = image[src].astype(np.float32) if cols is None else image[src][:, cols].astype(np.float32)
+        if cols is not None:
+            block[:, cols < 0] = cval
+        block[src < 0] = cval  # rows of a constant border (their fancy-indexed copy read row -1)
+        spectrum[r0 : r0 + len(src)] = scipy.fft.rfft(block, axis=-1, workers=1)
+
+
+def _inverse(spectrum, out, full_w, origin):
+    """Inverse real FFT of the rows inside the crop, rounded into ``out`` a block at a time."""
+    py0, px0 = origin
+    h, w = out.shape
+    for r0 in range(0, h, ROW_BLOCK):
+        r1 = min(h, r0 + ROW_BLOCK)
+        block = scipy.fft.irfft(spectrum[py0 + r0 : py0 + r1], n=full_w, axis=-1, norm="forward", workers=1)
+        store_rounded(np, block[:, px0 : px0 + w], out[r0:r1])
