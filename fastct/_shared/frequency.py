@@ -109,15 +109,23 @@ def frequency_response(shape: tuple[int, int], cutoff: float, kind: str, order: 
     h, w = shape
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
+    # One float64 grid, updated in place: the response is built beside the
+    # spectra of a call, so its temporaries count towards the call's peak memory.
     r = np.hypot(fy, fx)
     if kind == "ideal":
-        low = (r <= cutoff * (1.0 + IDEAL_SLACK)).astype(np.float64)
-    elif kind == "gaussian":
-        low = np.exp(-(r**2) / (2.0 * cutoff**2))
-    else:
-        low = 1.0 / (1.0 + (r / cutoff) ** (2 * order))
-    resp = 1.0 - low if highpass else low
-    return np.ascontiguousarray(resp, dtype=np.float32)
+        r[...] = r <= cutoff * (1.0 + IDEAL_SLACK)
+    elif kind == "gaussian":  # exp(-r**2 / (2 cutoff**2))
+        np.square(r, out=r)
+        r /= -(2.0 * cutoff**2)
+        np.exp(r, out=r)
+    else:  # 1 / (1 + (r / cutoff)**(2 order))
+        r /= cutoff
+        r **= 2 * order
+        r += 1.0
+        np.reciprocal(r, out=r)
+    if highpass:
+        np.subtract(1.0, r, out=r)
+    return r.astype(np.float32)
 
 
 def store_rounded(xp, values, out) -> None:

@@ -50,8 +50,9 @@ def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
     # The inverse transforms run unscaled (norm="forward"); their 1 / (H W) rides on the
     # response, which saves two passes over every spectrum.
     response = frequency_response(shape, cutoff, kind, order, highpass)
-    response = (response.astype(np.float64) / (shape[0] * shape[1])).astype(np.float32)
-    rows = border_index_map(h, py0, py1, mode)
+    response *= np.float32(1.0 / (shape[0] * shape[1]))
+    # Source row/column of every padded position (-1: cval); None where an axis is not padded.
+    rows = None if (py0 == 0 and py1 == 0) else border_index_map(h, py0, py1, mode)
     cols = None if (px0 == 0 and px1 == 0) else border_index_map(w, px0, px1, mode)
     plan = (batch, out, response, rows, cols, (py0, px0), np.float32(cval))
     run_jobs(_filter_slices, plan, n)
@@ -74,14 +75,17 @@ def _filter_slices(batch, out, response, rows, cols, origin, cval, first, end):
 
 def _forward(image, spectrum, rows, cols, cval):
     """Real FFT of every row of the padded ``image`` into ``spectrum``, a block of rows at a time."""
-    full_h = len(rows)
+    full_h = spectrum.shape[0]
     for r0 in range(0, full_h, ROW_BLOCK):
-        src = rows[r0 : r0 + ROW_BLOCK]
-        block = image[src].astype(np.float32) if cols is None else image[src][:, cols].astype(np.float32)
+        r1 = min(full_h, r0 + ROW_BLOCK)
+        src = image[r0:r1] if rows is None else image[rows[r0:r1]]
+        block = src.astype(np.float32) if cols is None else src[:, cols].astype(np.float32)
+        # Constant borders: their index is -1, so the copies above read the last row/column.
         if cols is not None:
             block[:, cols < 0] = cval
-        block[src < 0] = cval  # rows of a constant border (their fancy-indexed copy read row -1)
-        spectrum[r0 : r0 + len(src)] = scipy.fft.rfft(block, axis=-1, workers=1)
+        if rows is not None:
+            block[rows[r0:r1] < 0] = cval
+        spectrum[r0:r1] = scipy.fft.rfft(block, axis=-1, workers=1)
 
 
 def _inverse(spectrum, out, full_w, origin):
