@@ -17,7 +17,7 @@ from .._shared import box_gaussian as box
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
 from .._shared.validation import integer_limits
-from ._jit import add_scaled, fill_line, jit, jobjit, rowjit, widen
+from ._jit import add_scaled, fill_line, jit, jobjit, rowjit, rowjit_inline, widen
 from ._threads import run_jobs
 from .fused import run_chain
 from .intensity import row_jobs
@@ -54,11 +54,14 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     """Box-cascade Gaussian (see :mod:`fastct._shared.box_gaussian`), one slice per job.
 
     A slice streams through in one pass: its border-extended rows are summed
-    along their length four at a time (four independent running sums keep
-    the core busy) and fed one by one to the column boxes, which keep the
-    last ``w`` rows they received in small rings and emit an output row as
-    soon as they have enough (vector instructions across the row). Working
-    memory: a few dozen rows per thread, whatever the batch.
+    along their length four at a time and fed one by one to the column boxes,
+    which keep the last ``w`` rows they received in small rings and emit an
+    output row as soon as they have enough (vector instructions across the
+    row; once all boxes are full, a row passes through the four in one loop).
+    Integer rows are summed exactly as lagged differences then running sums
+    in int64 (:func:`_box_rows_integer`), float rows box by box with four
+    independent running sums (:func:`_box_rows`). Working memory: a few dozen
+    rows per thread, whatever the batch.
     """
     if not widths_y or not widths_x:
         raise ValueError("box_gaussian: every axis needs at least one box (width 1 is the identity)")
@@ -75,10 +78,19 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     # when the column sums could otherwise pass 2**53.
     mid_scale = -1.0 if bits is None else float(1 << bits)
     _, lo, hi = _limits(out.dtype)
-    args = (batch, out, np.asarray(widths_y, np.int64), np.asarray(widths_x, np.int64), rows_map, cols_map,
-            float(cval), d_y, d_x, mid_scale, integer, lo, hi)
+    # Integer rows take the differences-then-sums form (see _box_rows_integer), written for
+    # INTEGRATED_BOXES boxes; fewer are padded with width-1 boxes, which change nothing.
+    integrated = integer and len(widths_x) <= INTEGRATED_BOXES
+    row_widths = tuple(widths_x) + (1,) * (INTEGRATED_BOXES - len(widths_x)) if integrated else tuple(widths_x)
+    args = (batch, out, np.asarray(widths_y, np.int64), np.asarray(row_widths, np.int64), rows_map, cols_map,
+            float(cval), d_y, d_x, mid_scale, integer, integrated, lo, hi)
     run_jobs(_box_gaussian_kernel, args, n)
     return out
+
+
+#: Boxes per axis of the integer row path (:func:`_box_rows_integer`): its
+#: running sums are four scalar accumulators (``box.BOXES``).
+INTEGRATED_BOXES = 4
 
 
 #: Slices blurred at a time by :func:`unsharp_mask`: the blurred temporary is
@@ -223,6 +235,85 @@ def _box_rows(lines, length, widths):
 
 
 @rowjit
+def _box_rows_integer(lines, scratch, rows, length, widths, sums):
+    """Exact box-cascade sums along ``rows`` integer ``lines`` into ``sums[r, :length - span]``.
+
+    A box of width ``w`` is ``(1 - z**-w) / (1 - z**-1)``: a difference at lag
+    ``w``, then a running sum. The cascade of four is therefore four lagged
+    differences (vector passes over the line) followed by four running sums
+    fused in one scalar pass, two lines at a time. A box-by-box cascade stores
+    every stage's output for the next stage's subtraction; here the running
+    sums stay in registers, and int64 additions take one cycle. All values are
+    integers, so the result equals the box-by-box sums exactly (the
+    intermediate sums are bounded by 16 times the cascade's, far below 2**63).
+    ``widths`` has exactly four entries; ``lines`` and ``scratch`` are overwritten.
+    """
+    span = widths[0] + widths[1] + widths[2] + widths[3] - 4
+    w0 = min(widths[0], length)
+    w1 = min(widths[1], length)
+    w2 = min(widths[2], length)
+    w3 = min(widths[3], length)
+    for r in range(rows):
+        # ping-pong: the fourth difference lands back in `lines`
+        _lagged_difference(lines[r], scratch[r], length, w0)
+        _lagged_difference(scratch[r], lines[r], length, w1)
+        _lagged_difference(lines[r], scratch[r], length, w2)
+        _lagged_difference(scratch[r], lines[r], length, w3)
+    for r in range(0, rows - 1, 2):
+        _running_sums_x4(lines[r], lines[r + 1], sums[r], sums[r + 1], span, length)
+    if rows % 2:
+        _running_sums_x4(lines[rows - 1], lines[rows - 1], sums[rows - 1], sums[rows - 1], span, length)
+
+
+@rowjit_inline
+def _lagged_difference(a, b, length, lag):
+    """``b[j] = a[j] - a[j - lag]``, with ``a[j - lag] = 0`` before the start."""
+    for j in range(lag):
+        b[j] = a[j]
+    # views indexed from 0, so every index is a loop counter and the loop vectorises
+    hi = b[lag:length]
+    new = a[lag:length]
+    old = a[: length - lag]
+    for i in range(length - lag):
+        hi[i] = new[i] - old[i]
+
+
+@rowjit_inline
+def _running_sums_x4(a0, a1, out0, out1, span, length):
+    """Four nested running sums of ``a0`` and of ``a1``; values from index ``span`` on are stored."""
+    p1 = a0[0] * 0
+    p2 = p1
+    p3 = p1
+    p4 = p1
+    q1 = p1
+    q2 = p1
+    q3 = p1
+    q4 = p1
+    for j in range(span):
+        p1 += a0[j]
+        p2 += p1
+        p3 += p2
+        p4 += p3
+        q1 += a1[j]
+        q2 += q1
+        q3 += q2
+        q4 += q3
+    t0 = a0[span:length]
+    t1 = a1[span:length]
+    for i in range(length - span):
+        p1 += t0[i]
+        p2 += p1
+        p3 += p2
+        p4 += p3
+        q1 += t1[i]
+        q2 += q1
+        q3 += q2
+        q4 += q3
+        out0[i] = p4
+        out1[i] = q4
+
+
+@rowjit
 def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divisor, inv_divisor, integer, lo, hi):
     """Push one row of row sums through the column boxes; returns the next output row index.
 
@@ -232,6 +323,10 @@ def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divis
     output goes to ``dst_slice[out_row]`` (rounded half up and saturated for
     integers, divided for floats).
     """
+    if widths.shape[0] == 4 and counts[0] >= widths[0] and counts[1] >= widths[1] and counts[2] >= widths[2] \
+            and counts[3] >= widths[3]:
+        return _feed_columns_steady(row, w, widths, rings, accs, counts, dst_slice, out_row, divisor, inv_divisor,
+                                    integer, lo, hi)
     inp = row
     for k in range(widths.shape[0]):
         wk = widths[k]
@@ -262,14 +357,76 @@ def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divis
     return out_row + 1
 
 
+@rowjit
+def _extend_row(src, n, sy, cols_map, rx, cval, line):
+    """Row ``sy`` of slice ``n``, border-extended by ``cols_map``, into ``line`` (``sy < 0``: all ``cval``)."""
+    w = src.shape[2]
+    if sy < 0:  # a row outside the slice (mode constant)
+        for j in range(line.shape[0]):
+            line[j] = cval
+        return
+    row = src[n, sy]
+    for j in range(rx):
+        line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
+    for x in range(w):
+        line[rx + x] = row[x]
+    for j in range(rx + w, line.shape[0]):
+        line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
+
+
+@rowjit_inline
+def _feed_columns_steady(row, w, widths, rings, accs, counts, dst_slice, out_row, divisor, inv_divisor, integer,
+                         lo, hi):
+    """:func:`_feed_columns` once all four boxes are full: one pass, the row moving through the boxes in registers.
+
+    The same additions in the same order as box by box, so the same bits.
+    """
+    r0 = rings[0, counts[0] % widths[0]]
+    r1 = rings[1, counts[1] % widths[1]]
+    r2 = rings[2, counts[2] % widths[2]]
+    r3 = rings[3, counts[3] % widths[3]]
+    a0, a1, a2, a3 = accs[0], accs[1], accs[2], accs[3]
+    for k in range(4):
+        counts[k] += 1
+    sums = a3  # the last box's sums, rounded below
+    for x in range(w):
+        v = row[x]
+        old = r0[x]
+        r0[x] = v
+        v = a0[x] + v - old
+        a0[x] = v
+        old = r1[x]
+        r1[x] = v
+        v = a1[x] + v - old
+        a1[x] = v
+        old = r2[x]
+        r2[x] = v
+        v = a2[x] + v - old
+        a2[x] = v
+        old = r3[x]
+        r3[x] = v
+        a3[x] = a3[x] + v - old
+    res = dst_slice[out_row]
+    if integer:
+        for x in range(w):
+            res[x] = min(max(_round_half_up_div(sums[x], divisor, inv_divisor), lo), hi)
+    else:
+        for x in range(w):
+            res[x] = sums[x] / divisor
+    return out_row + 1
+
+
 @jobjit
 def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval, d_y, d_x, mid_scale, integer,
-                         lo, hi, first_job, end_job):
+                         integrated, lo, hi, first_job, end_job):
     """Jobs ``first_job:end_job``; job ``j`` is slice ``j``."""
     w = src.shape[2]
     ly, lx = rows_map.shape[0], cols_map.shape[0]
     rx = (lx - w) // 2
     lines = np.zeros((4, lx))
+    # integer rows (`integrated`): extended into int64 lines, summed into `lines`
+    ilines = np.zeros((4, lx if integrated else 0), np.int64)
+    iscratch = np.zeros_like(ilines)
     n_boxes = widths_y.shape[0]
     rings = np.empty((n_boxes, widths_y.max(), w))
     accs = np.empty((n_boxes, w))
@@ -289,21 +446,14 @@ def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval,
         out_row = 0
         for t0 in range(0, ly, 4):
             rows = min(4, ly - t0)
-            for r in range(rows):
-                sy = rows_map[t0 + r]
-                line = lines[r]
-                if sy < 0:  # a row outside the slice (mode constant)
-                    for j in range(lx):
-                        line[j] = cval
-                    continue
-                row = src[n, sy]
-                for j in range(rx):
-                    line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
-                for x in range(w):
-                    line[rx + x] = row[x]
-                for j in range(rx + w, lx):
-                    line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
-            _box_rows(lines, lx, widths_x)
+            if integrated:
+                for r in range(rows):
+                    _extend_row(src, n, rows_map[t0 + r], cols_map, rx, cval, ilines[r])
+                _box_rows_integer(ilines, iscratch, rows, lx, widths_x, lines)
+            else:
+                for r in range(rows):
+                    _extend_row(src, n, rows_map[t0 + r], cols_map, rx, cval, lines[r])
+                _box_rows(lines, lx, widths_x)
             for r in range(rows):
                 line = lines[r]
                 if not integer:
