@@ -209,6 +209,13 @@ def plan_morphology(name, size=3, *, footprint=None, shape="square", mode="neare
     )
 
 
+def _gaussian_halo(taps_y, taps_x, boxes) -> tuple[int, int]:
+    """Rows and columns a Gaussian reads on each side: half the taps, or the box cascade's radius."""
+    if boxes is None:
+        return len(taps_y) // 2, len(taps_x) // 2
+    return box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1])
+
+
 def plan_gaussian_blur(
     sigma=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None
 ) -> Step:
@@ -219,10 +226,6 @@ def plan_gaussian_blur(
     boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
-    if boxes is None:
-        halo = (len(taps_y) // 2, len(taps_x) // 2)
-    else:
-        halo = (box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1]))
     request = {"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "auto":
         request["method"] = method
@@ -230,7 +233,7 @@ def plan_gaussian_blur(
         "gaussian_blur",
         "filters",
         {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes},
-        halo,
+        _gaussian_halo(taps_y, taps_x, boxes),
         request=request,
         out_dtype=_float_output(dtype),
         float_compute=True,
@@ -254,20 +257,26 @@ def plan_frequency(name, cutoff, *, kind="gaussian", order=2, pad=False, mode="n
     )
 
 
-def plan_unsharp_mask(sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None):
+def plan_unsharp_mask(
+    sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None
+):
     """Plan :func:`unsharp_mask`."""
     taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
     check_taps_fit(taps_y)
     check_taps_fit(taps_x)
+    boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
     amount = check_real(amount, "amount")
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
+    request = {"sigma": sigma, "amount": amount, "ksize": ksize, "mode": mode}
+    if method != "auto":
+        request["method"] = method
     return Step(
         "unsharp_mask",
         "filters",
-        {"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval},
-        (len(taps_y) // 2, len(taps_x) // 2),
-        request={"sigma": sigma, "amount": amount, "ksize": ksize, "mode": mode},
+        {"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes},
+        _gaussian_halo(taps_y, taps_x, boxes),
+        request=request,
         out_dtype=_float_output(dtype),
         float_compute=True,
         bind=bind,
@@ -566,7 +575,7 @@ def gaussian_blur(
     sigma 8 and 16 and 1.5% at sigma 4; the mean difference is 1.3-2.5 HU.
     Integer results are the cascade's exact sums rounded half up (sigma
     above about 14 also rounds the row sums to at least 8 fractional bits),
-    identical on every backend. ``unsharp_mask`` always uses exact taps.
+    identical on every backend. :func:`unsharp_mask` blurs the same way.
 
     Examples
     --------
@@ -649,16 +658,17 @@ def highpass(
 
 
 def unsharp_mask(
-    image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, mode="nearest", cval=0.0, dtype=None,
-    backend="auto", out=None,
+    image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0,
+    dtype=None, backend="auto", out=None,
 ):
     """Unsharp masking: ``image + amount * (image - gaussian_blur(image, sigma))``.
 
     Parameters
     ----------
     image : ndarray, shape (H, W) or (N, H, W)
-    sigma, ksize, truncate
-        Of the Gaussian, as in :func:`gaussian_blur`.
+    sigma, ksize, truncate, method
+        Of the Gaussian, as in :func:`gaussian_blur`: a wide one (more than
+        31 taps on an axis) is a box cascade unless ``method="exact"``.
     amount : float
         Strength; 0 returns the image.
     mode, cval, dtype, backend, out
@@ -672,7 +682,8 @@ def unsharp_mask(
     >>> fastct.unsharp_mask(img, 1.0, 1.0, backend="cpu")[2]
     array([ -6, -30, 130, 106, 100], dtype=int16)
     """
-    step = plan_unsharp_mask(sigma, amount, ksize=ksize, truncate=truncate, mode=mode, cval=cval, dtype=dtype)
+    step = plan_unsharp_mask(sigma, amount, ksize=ksize, truncate=truncate, method=method, mode=mode, cval=cval,
+                             dtype=dtype)
     return step(image, backend, out)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+import ref_stencils as ref
 from conftest import BORDER_MODES, random_image
 
 import fastct
@@ -19,7 +20,7 @@ from fastct._shared.borders import border_index_map
 from fastct._shared.fusion import stages_for_step
 from fastct.cpu import filters as cpu_filters
 from fastct.datasets import chest_phantom
-from fastct.ops import plan_gaussian_blur
+from fastct.ops import plan_gaussian_blur, plan_unsharp_mask
 
 DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 CVALS = {np.uint8: 100, np.uint16: 30000, np.int16: -500, np.float32: 0.25}
@@ -234,9 +235,33 @@ def test_auto_keeps_small_kernels_exact_and_switches_wide_ones(rng):
     assert plan_gaussian_blur((0.0, 9.0)).params["boxes"] == ((1,), box.box_widths(9.0))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unsharp_mask_blurs_with_the_same_method(rng, dtype):
+    # unsharp_mask = image + amount * (image - blur), the blur chosen as gaussian_blur chooses it
+    img = random_image(rng, (3, 40, 52), dtype)
+    assert plan_unsharp_mask(8, 1.5).params["boxes"] == (box.box_widths(8.0),) * 2
+    assert plan_unsharp_mask(8, 1.5, method="exact").params["boxes"] is None
+    assert plan_unsharp_mask(2, 1.5).params["boxes"] is None
+    assert plan_unsharp_mask(8, 1.5).halo == plan_gaussian_blur(8).halo
+    for method in ("auto", "box", "exact"):
+        got = fastct.unsharp_mask(img, 8, 1.5, method=method, mode="reflect", backend="cpu")
+        blurred = fastct.gaussian_blur(img, 8, method=method, mode="reflect", backend="cpu")
+        if img.dtype.kind in "iu":
+            want = ref.add_scaled(img, img.astype(np.int64) - blurred.astype(np.int64), 1.5)
+            np.testing.assert_array_equal(got, want, err_msg=method)
+        else:
+            x = img.astype(np.float64)
+            np.testing.assert_allclose(got, x + 1.5 * (x - blurred), rtol=1e-5, atol=1e-3, err_msg=method)
+    # the box and the exact blur really differ (the test could tell one from the other)
+    assert not np.array_equal(fastct.unsharp_mask(img, 8, 1.5, method="box", backend="cpu"),
+                              fastct.unsharp_mask(img, 8, 1.5, method="exact", backend="cpu"))
+
+
 def test_method_errors_name_the_argument():
     with pytest.raises(FastCTError, match="method"):
         plan_gaussian_blur(8, method="iir")
+    with pytest.raises(FastCTError, match="method"):
+        fastct.unsharp_mask(np.zeros((8, 8), np.int16), 8, method="iir")
     with pytest.raises(FastCTError, match="method"):
         plan_gaussian_blur(8, ksize=9, method="box")
     with pytest.raises(FastCTError, match="sigma"):

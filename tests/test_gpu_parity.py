@@ -174,6 +174,7 @@ def test_unsharp_and_sharpen(gpu, geometry, rng, dtype, mode):
         both(fastct.sharpen, img, amount=amount, mode=mode, cval=cval)
         both(fastct.sharpen, img, amount=amount, neighbours=8, mode=mode, cval=cval)
     both(fastct.unsharp_mask, img, sigma=1.0, amount=1e39, mode=mode, cval=cval)  # float32(amount) = inf
+    both(fastct.unsharp_mask, img, sigma=6.0, amount=1.3, method="box", mode=mode, cval=cval)  # box-cascade blur
     both(fastct.sharpen, img, amount=2.0, mode=mode, cval=cval, dtype=np.float32, exact=False)
 
 

@@ -98,8 +98,11 @@ INTEGRATED_BOXES = 4
 UNSHARP_CHUNK_SLICES = 4
 
 
-def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
-    """``x + amount * (x - gaussian(x))``; integers blur to integers first."""
+def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
+    """``x + amount * (x - gaussian(x))``; integers blur to integers first.
+
+    The blur is :func:`gaussian_blur` (the box cascade when ``boxes`` is given).
+    """
     n, h, w = batch.shape
     chunk = max(1, min(n, UNSHARP_CHUNK_SLICES))
     blurred = np.empty((chunk, h, w), out.dtype)
@@ -107,7 +110,7 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         part, tmp = batch[start:stop], blurred[: stop - start]
-        gaussian_blur(part, tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval)
+        gaussian_blur(part, tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes)
         rows, jobs = row_jobs((stop - start) * h, w)
         # amount is cast to float32 inside add_scaled
         run_jobs(_unsharp_combine, (part, tmp, out[start:stop], float(amount), lo, hi, rows), jobs)

@@ -60,11 +60,15 @@ _BOX_SCRATCH_PER_PIXEL = 40
 
 def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     """Box-cascade Gaussian (see :mod:`fastct._shared.box_gaussian`)."""
-    n, h, w = batch.shape
-    ry, rx = box.radius(widths_y), box.radius(widths_x)
-    scratch = min(n, BOX_GROUP_SLICES) * (h + 2 * ry) * (w + 2 * rx) * _BOX_SCRATCH_PER_PIXEL
     return _transfer.run(batch, out, lambda s, d: box_gaussian_device(s, d, widths_y, widths_x, mode, cval),
-                         fixed_bytes=scratch)
+                         fixed_bytes=_box_scratch_bytes(batch.shape, (widths_y, widths_x)))
+
+
+def _box_scratch_bytes(shape, boxes) -> int:
+    """Device scratch of :func:`box_gaussian_device` on a batch of ``shape``: one group of extended slices."""
+    n, h, w = shape
+    ry, rx = box.radius(boxes[0]), box.radius(boxes[1])
+    return min(n, BOX_GROUP_SLICES) * (h + 2 * ry) * (w + 2 * rx) * _BOX_SCRATCH_PER_PIXEL
 
 
 def box_gaussian_device(src, dst, widths_y, widths_x, mode, cval):
@@ -81,11 +85,17 @@ def box_gaussian_device(src, dst, widths_y, widths_x, mode, cval):
     return dst
 
 
-def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval):
-    """``x + amount * (x - gaussian(x))``; integers blur to integers first."""
-    scratch = chain_scratch_bytes(batch, ()) + (batch[0].nbytes if batch.shape[0] else 0)
-    return _transfer.run(batch, out, lambda s, d: unsharp_device(s, d, taps_y, taps_x, amount, mode, cval),
-                         slice_bytes=scratch)
+def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
+    """``x + amount * (x - gaussian(x))``; integers blur to integers first.
+
+    The blur is the box cascade when ``boxes = (widths_y, widths_x)`` is given.
+    """
+    blurred = out[0].nbytes if batch.shape[0] else 0
+    if boxes is None:
+        return _transfer.run(batch, out, lambda s, d: unsharp_device(s, d, taps_y, taps_x, amount, mode, cval),
+                             slice_bytes=chain_scratch_bytes(batch, ()) + blurred)
+    return _transfer.run(batch, out, lambda s, d: unsharp_device(s, d, taps_y, taps_x, amount, mode, cval, boxes),
+                         slice_bytes=blurred, fixed_bytes=_box_scratch_bytes(batch.shape, boxes))
 
 
 def sharpen(batch, out, *, amount, neighbours, mode, cval):
@@ -98,9 +108,12 @@ def gaussian_device(src, dst, taps_y, taps_x, mode, cval):
     return chain_device(src, dst, [stage])
 
 
-def unsharp_device(src, dst, taps_y, taps_x, amount, mode, cval):
+def unsharp_device(src, dst, taps_y, taps_x, amount, mode, cval, boxes=None):
     blurred = _runtime.get().xp.empty_like(dst)
-    gaussian_device(src, blurred, taps_y, taps_x, mode, cval)
+    if boxes is None:
+        gaussian_device(src, blurred, taps_y, taps_x, mode, cval)
+    else:
+        box_gaussian_device(src, blurred, boxes[0], boxes[1], mode, cval)
     lo, hi = _limits(dst.dtype)
     (kernel,) = kernels(STENCIL, src.dtype, name_expr("unsharp_combine", src.dtype))
     grid, block = _geometry.elementwise_grid(src.size)
