@@ -861,9 +861,13 @@ def process_files(
         try:
             with KERNEL_LOCK:
                 t0 = time.perf_counter()
-                pieces = [pipe.run(cat[i : i + batch_size], backend_name) for i in range(0, len(cat), batch_size)]
+                if len(cat) <= batch_size:
+                    out = pipe.run(cat, backend_name)
+                else:  # a long volume: batch_size slices at a time, straight into one result
+                    out = np.empty(cat.shape, pipe.output_dtype(cat.dtype))
+                    for i in range(0, len(cat), batch_size):
+                        pipe.run(cat[i : i + batch_size], backend_name, out=out[i : i + batch_size])
                 summary.compute_seconds += time.perf_counter() - t0
-            out = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
             outs, offset = [], 0
             for item in group:
                 outs.append(out[offset : offset + len(item.batch)])
