@@ -97,24 +97,26 @@ def machine_info(*packages: str) -> dict:
 
 
 def source_state() -> dict:
-    """Where the measured fastct came from: its folder and, in a git checkout, the commit and edited files.
+    """Which fastct was measured: a git checkout (its commit and edited files) or an installed package.
 
     Results of a checkout with uncommitted changes under ``fastct/`` say so
-    (``modified``), since they do not belong to the commit alone.
+    (``modified``), since they do not belong to the commit alone. No local
+    path is recorded: result files are shared between machines.
 
     Examples
     --------
-    >>> sorted(source_state())[:2]
-    ['commit', 'modified']
+    >>> sorted(source_state())
+    ['commit', 'kind', 'modified']
     """
     root = Path(fastct.__file__).resolve().parent.parent
-    state = {"path": str(root / "fastct"), "commit": None, "modified": None}
+    state = {"kind": "installed package", "commit": None, "modified": None}
     try:
         def git(*args):
             return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
                                   check=True).stdout
 
         state["commit"] = git("rev-parse", "HEAD").strip()
+        state["kind"] = "git checkout"
         changed = [line[3:] for line in git("status", "--porcelain", "--", "fastct").splitlines()]
         state["modified"] = sorted(p for p in changed if not p.startswith("fastct/bench/"))
     except (OSError, subprocess.SubprocessError):  # not a checkout, or no git: an installed package
