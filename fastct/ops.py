@@ -268,7 +268,7 @@ def plan_unsharp_mask(
     amount = check_real(amount, "amount")
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
-    request = {"sigma": sigma, "amount": amount, "ksize": ksize, "mode": mode}
+    request = {"sigma": sigma, "amount": amount, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "auto":
         request["method"] = method
     return Step(

@@ -196,15 +196,25 @@ def test_shapes_are_batched_never_padded(tmp_path):
         np.testing.assert_array_equal(result, fastct.dilate(np.load(src / f"{i}.npy"), 3, backend="cpu"))
 
 
-def test_a_volume_longer_than_the_batch_runs_in_pieces(tmp_path):
+def test_a_volume_longer_than_the_batch_runs_in_pieces(tmp_path, monkeypatch):
     # 7 slices with batch_size=3: three pipeline calls into one result, of the
     # pipeline's output dtype (equalize turns int16 into float32)
     src = tmp_path / "src"
     src.mkdir()
     volume = np.random.default_rng(2).integers(-1000, 2000, (7, 12, 10)).astype(np.int16)
     np.save(src / "vol.npy", volume)
+    pieces = []
+    run = fastct.Pipeline.run
+
+    def spy(self, batch, backend="auto", out=None):
+        if out is not None:
+            pieces.append((len(batch), out.dtype))
+        return run(self, batch, backend, out=out)
+
+    monkeypatch.setattr(fastct.Pipeline, "run", spy)
     summary = runner.process_files(src, tmp_path / "out", "erode:3,equalize", backend="cpu", batch_size=3,
                                    progress="quiet")
+    assert pieces == [(3, np.float32), (3, np.float32), (1, np.float32)]  # not the per-file fallback
     assert summary.exit_code == 0 and summary.slices == 7
     result = np.load(tmp_path / "out" / "vol.npy")
     assert result.dtype == np.float32

@@ -115,6 +115,8 @@ def source_state() -> dict:
             return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
                                   check=True).stdout
 
+        if Path(git("rev-parse", "--show-toplevel").strip()).resolve() != root:
+            return state  # a package installed inside some other repository's tree
         state["commit"] = git("rev-parse", "HEAD").strip()
         state["kind"] = "git checkout"
         changed = [line[3:] for line in git("status", "--porcelain", "--", "fastct").splitlines()]

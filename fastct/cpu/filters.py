@@ -11,6 +11,7 @@ running sums whose cost does not depend on sigma.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .._shared import box_gaussian as box
@@ -93,8 +94,9 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
 INTEGRATED_BOXES = 4
 
 
-#: Slices blurred at a time by :func:`unsharp_mask`: the blurred temporary is
-#: this many slices, not the whole batch.
+#: Slices blurred at a time by :func:`unsharp_mask` (at least one per thread
+#: for the box cascade): the blurred temporary is this many slices, not the
+#: whole batch.
 UNSHARP_CHUNK_SLICES = 4
 
 
@@ -104,7 +106,10 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
     The blur is :func:`gaussian_blur` (the box cascade when ``boxes`` is given).
     """
     n, h, w = batch.shape
-    chunk = max(1, min(n, UNSHARP_CHUNK_SLICES))
+    chunk = UNSHARP_CHUNK_SLICES
+    if boxes is not None:  # the box cascade gives each thread whole slices: one per thread at least
+        chunk = max(chunk, numba.get_num_threads())
+    chunk = max(1, min(n, chunk))
     blurred = np.empty((chunk, h, w), out.dtype)
     _, lo, hi = _limits(out.dtype)
     for start in range(0, n, chunk):
@@ -360,23 +365,6 @@ def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divis
     return out_row + 1
 
 
-@rowjit
-def _extend_row(src, n, sy, cols_map, rx, cval, line):
-    """Row ``sy`` of slice ``n``, border-extended by ``cols_map``, into ``line`` (``sy < 0``: all ``cval``)."""
-    w = src.shape[2]
-    if sy < 0:  # a row outside the slice (mode constant)
-        for j in range(line.shape[0]):
-            line[j] = cval
-        return
-    row = src[n, sy]
-    for j in range(rx):
-        line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
-    for x in range(w):
-        line[rx + x] = row[x]
-    for j in range(rx + w, line.shape[0]):
-        line[j] = row[cols_map[j]] if cols_map[j] >= 0 else cval
-
-
 @rowjit_inline
 def _feed_columns_steady(row, w, widths, rings, accs, counts, dst_slice, out_row, divisor, inv_divisor, integer,
                          lo, hi):
@@ -451,11 +439,11 @@ def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval,
             rows = min(4, ly - t0)
             if integrated:
                 for r in range(rows):
-                    _extend_row(src, n, rows_map[t0 + r], cols_map, rx, cval, ilines[r])
+                    fill_line(src, n, rows_map[t0 + r], cols_map, rx, cval, ilines[r])
                 _box_rows_integer(ilines, iscratch, rows, lx, widths_x, lines)
             else:
                 for r in range(rows):
-                    _extend_row(src, n, rows_map[t0 + r], cols_map, rx, cval, lines[r])
+                    fill_line(src, n, rows_map[t0 + r], cols_map, rx, cval, lines[r])
                 _box_rows(lines, lx, widths_x)
             for r in range(rows):
                 line = lines[r]
