@@ -166,6 +166,28 @@ def test_non_finite_values(op, dtype, bad):
     assert isinstance(err, ValueError)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_check_sees_every_element(monkeypatch, dtype):
+    # The CPU check reads the batch in blocks spread over threads: a bad value
+    # in any block (first, last, across a block edge, a short tail) is found,
+    # and extreme finite values (largest, subnormal, negative zero) are not flagged.
+    from fastct.cpu import checks
+
+    monkeypatch.setattr(checks, "FINITE_BLOCK", 7)
+    info = np.finfo(dtype)
+    image = np.zeros((3, 5, 9), dtype)
+    image.flat[:4] = [info.max, -info.max, info.smallest_subnormal, -0.0]
+    assert checks.all_finite(image)
+    fastct.erode(image, 3, backend="cpu")
+    for position in (0, 6, 7, 8, image.size // 2, image.size - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            broken = image.copy()
+            broken.flat[position] = bad
+            assert not checks.all_finite(broken), (position, bad)
+            with pytest.raises(fastct.NonFiniteError):
+                fastct.erode(broken, 3, backend="cpu")  # float64 stays float64 in morphology
+
+
 # ---------------------------------------------------------------------------
 # array-likes and non-arrays
 

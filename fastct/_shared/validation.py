@@ -119,6 +119,13 @@ def _namespace(array):
 
 
 def _all_finite(xp, batch) -> bool:
+    if xp is np:
+        try:
+            from ..cpu.checks import all_finite  # one multithreaded pass over the bits
+        except ImportError:  # numba unusable here: NumPy's reductions below
+            pass
+        else:
+            return all_finite(batch)
     # min and max are NaN/inf exactly when some element is; two reductions,
     # no full-size boolean temporary.
     return bool(xp.isfinite(batch.min())) and bool(xp.isfinite(batch.max()))
