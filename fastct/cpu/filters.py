@@ -59,10 +59,11 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     which keep the last ``w`` rows they received in small rings and emit an
     output row as soon as they have enough (vector instructions across the
     row; once all boxes are full, a row passes through the four in one loop).
-    Integer rows are summed exactly as lagged differences then running sums
-    in int64 (:func:`_box_rows_integer`), float rows box by box with four
-    independent running sums (:func:`_box_rows`). Working memory: a few dozen
-    rows per thread, whatever the batch.
+    Rows are summed as lagged differences then running sums: all four boxes
+    at once for integers, exactly, in int64 (:func:`_box_rows_integer`), two
+    boxes at a time for floats, in float64 (:func:`_box_rows_pairs`); more
+    than four boxes go box by box (:func:`_box_rows`). Working memory: a few
+    dozen rows per thread, whatever the batch.
     """
     if not widths_y or not widths_x:
         raise ValueError("box_gaussian: every axis needs at least one box (width 1 is the identity)")
@@ -79,9 +80,9 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     # when the column sums could otherwise pass 2**53.
     mid_scale = -1.0 if bits is None else float(1 << bits)
     _, lo, hi = _limits(out.dtype)
-    # Integer rows take the differences-then-sums form (see _box_rows_integer), written for
+    # Rows take the differences-then-sums form (_box_rows_integer, _box_rows_pairs), written for
     # INTEGRATED_BOXES boxes; fewer are padded with width-1 boxes, which change nothing.
-    integrated = integer and len(widths_x) <= INTEGRATED_BOXES
+    integrated = len(widths_x) <= INTEGRATED_BOXES
     row_widths = tuple(widths_x) + (1,) * (INTEGRATED_BOXES - len(widths_x)) if integrated else tuple(widths_x)
     args = (batch, out, np.asarray(widths_y, np.int64), np.asarray(row_widths, np.int64), rows_map, cols_map,
             float(cval), d_y, d_x, mid_scale, integer, integrated, lo, hi)
@@ -89,8 +90,8 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     return out
 
 
-#: Boxes per axis of the integer row path (:func:`_box_rows_integer`): its
-#: running sums are four scalar accumulators (``box.BOXES``).
+#: Boxes per axis of the differences-then-sums row paths
+#: (:func:`_box_rows_integer`, :func:`_box_rows_pairs`): ``box.BOXES``.
 INTEGRATED_BOXES = 4
 
 
@@ -273,6 +274,81 @@ def _box_rows_integer(lines, scratch, rows, length, widths, sums):
         _running_sums_x4(lines[rows - 1], lines[rows - 1], sums[rows - 1], sums[rows - 1], span, length)
 
 
+@rowjit
+def _box_rows_pairs(lines, scratch, mid, rows, length, widths):
+    """Float box-cascade sums along ``rows`` ``lines``, in place (``lines[r, :length - span]``).
+
+    Each pair of boxes ``(a, b)`` is two lagged differences (vector passes)
+    and two nested running sums in one scalar pass: half the stores of two
+    box-by-box passes. Nesting only two running sums keeps their rounding at
+    about ``length**2 / a`` units of the largest value (the four nested
+    sums of the integer path would grow as ``length**4``). ``widths`` has
+    exactly four entries.
+    """
+    w0 = min(widths[0], length)
+    w1 = min(widths[1], length)
+    w2 = min(widths[2], length)
+    w3 = min(widths[3], length)
+    span1 = widths[0] + widths[1] - 2
+    span2 = widths[2] + widths[3] - 2
+    length1 = length - span1
+    for r in range(rows):
+        _lagged_difference(lines[r], scratch[r], length, w0)
+        _lagged_difference(scratch[r], lines[r], length, w1)
+    _running_sums_x2(lines, mid, rows, span1, length)
+    for r in range(rows):
+        _lagged_difference(mid[r], scratch[r], length1, min(w2, length1))
+        _lagged_difference(scratch[r], mid[r], length1, min(w3, length1))
+    _running_sums_x2(mid, lines, rows, span2, length1)
+
+
+@rowjit
+def _running_sums_x2(src, dst, rows, span, length):
+    """Two nested running sums of each of the ``rows`` (<= 4) lines of ``src``; from index ``span`` on into ``dst``.
+
+    The four lines go together: eight independent float additions per step
+    hide the latency of each (a lone line waits on every one).
+    """
+    a0, a1 = src[0], src[min(1, rows - 1)]
+    a2, a3 = src[min(2, rows - 1)], src[min(3, rows - 1)]
+    o0, o1 = dst[0], dst[min(1, rows - 1)]
+    o2, o3 = dst[min(2, rows - 1)], dst[min(3, rows - 1)]
+    p1 = a0[0] * 0
+    p2 = p1
+    q1 = p1
+    q2 = p1
+    u1 = p1
+    u2 = p1
+    v1 = p1
+    v2 = p1
+    for j in range(span):
+        p1 += a0[j]
+        q1 += a1[j]
+        u1 += a2[j]
+        v1 += a3[j]
+        p2 += p1
+        q2 += q1
+        u2 += u1
+        v2 += v1
+    t0 = a0[span:length]
+    t1 = a1[span:length]
+    t2 = a2[span:length]
+    t3 = a3[span:length]
+    for i in range(length - span):
+        p1 += t0[i]
+        q1 += t1[i]
+        u1 += t2[i]
+        v1 += t3[i]
+        p2 += p1
+        q2 += q1
+        u2 += u1
+        v2 += v1
+        o0[i] = p2
+        o1[i] = q2
+        o2[i] = u2
+        o3[i] = v2
+
+
 @rowjit_inline
 def _lagged_difference(a, b, length, lag):
     """``b[j] = a[j] - a[j - lag]``, with ``a[j - lag] = 0`` before the start."""
@@ -361,7 +437,7 @@ def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divis
             res[x] = min(max(_round_half_up_div(inp[x], divisor, inv_divisor), lo), hi)
     else:
         for x in range(w):
-            res[x] = inp[x] / divisor
+            res[x] = inp[x] * inv_divisor
     return out_row + 1
 
 
@@ -403,7 +479,7 @@ def _feed_columns_steady(row, w, widths, rings, accs, counts, dst_slice, out_row
             res[x] = min(max(_round_half_up_div(sums[x], divisor, inv_divisor), lo), hi)
     else:
         for x in range(w):
-            res[x] = sums[x] / divisor
+            res[x] = sums[x] * inv_divisor
     return out_row + 1
 
 
@@ -415,17 +491,19 @@ def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval,
     ly, lx = rows_map.shape[0], cols_map.shape[0]
     rx = (lx - w) // 2
     lines = np.zeros((4, lx))
-    # integer rows (`integrated`): extended into int64 lines, summed into `lines`
-    ilines = np.zeros((4, lx if integrated else 0), np.int64)
+    # `integrated` rows: integers extended into int64 lines and summed into `lines`;
+    # floats summed in `lines` through two scratch sets of lines
+    ilines = np.zeros((4, lx if integrated and integer else 0), np.int64)
     iscratch = np.zeros_like(ilines)
+    fscratch = np.zeros((2, 4, lx if integrated and not integer else 0))
     n_boxes = widths_y.shape[0]
     rings = np.empty((n_boxes, widths_y.max(), w))
     accs = np.empty((n_boxes, w))
     counts = np.empty(n_boxes, np.int64)
     rounded = integer and mid_scale > 0
     inv_d_x = 1.0 / d_x
-    if not integer:
-        divisor = d_y
+    if not integer:  # float row sums stay unscaled: one scaling at the end
+        divisor = d_y * d_x
     elif rounded:
         divisor = d_y * mid_scale
     else:
@@ -437,20 +515,21 @@ def _box_gaussian_kernel(src, dst, widths_y, widths_x, rows_map, cols_map, cval,
         out_row = 0
         for t0 in range(0, ly, 4):
             rows = min(4, ly - t0)
-            if integrated:
+            if integrated and integer:
                 for r in range(rows):
                     fill_line(src, n, rows_map[t0 + r], cols_map, rx, cval, ilines[r])
                 _box_rows_integer(ilines, iscratch, rows, lx, widths_x, lines)
+            elif integrated:
+                for r in range(rows):
+                    fill_line(src, n, rows_map[t0 + r], cols_map, rx, cval, lines[r])
+                _box_rows_pairs(lines, fscratch[0], fscratch[1], rows, lx, widths_x)
             else:
                 for r in range(rows):
                     fill_line(src, n, rows_map[t0 + r], cols_map, rx, cval, lines[r])
                 _box_rows(lines, lx, widths_x)
             for r in range(rows):
                 line = lines[r]
-                if not integer:
-                    for x in range(w):
-                        line[x] = line[x] / d_x
-                elif rounded:
+                if rounded:
                     for x in range(w):
                         line[x] = _round_half_up_div(line[x] * mid_scale, d_x, inv_d_x)
                 out_row = _feed_columns(line, w, widths_y, rings, accs, counts, dst[n], out_row, divisor,
