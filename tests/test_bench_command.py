@@ -231,3 +231,26 @@ def test_targets_from_a_tiny_run(tmp_path, capsys):
     assert at["memory_erode"]["status"] in ("met", "not met")
     assert at["dilate_int16_vs_opencv"]["status"] == "not measured"
     assert at["erode_float32_vs_opencv"]["status"] == "not measured"  # --dtypes int16
+
+
+@pytest.mark.parametrize("order", [9, None])
+def test_memory_environment_is_recorded_and_page_reporting_noted(tmp_path, monkeypatch, capsys, order):
+    from fastct.bench import machine
+
+    env = {"transparent_hugepages": "madvise", "thp_defrag": "madvise", "free_page_reporting_order": order}
+    monkeypatch.setattr(machine, "memory_environment", lambda: env)
+    code, out = _bench(tmp_path, "--ops", "erode", "--dtypes", "int16", "--no-startup", "--no-memory")
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert json.loads(out.read_text())["machine"]["memory"] == env
+    assert ("free page reporting, order 9" in text) == (order is not None)
+
+
+def test_kernel_setting_reads_the_selected_choice(tmp_path):
+    from fastct.bench.machine import _read_setting
+
+    (tmp_path / "enabled").write_text("always [madvise] never\n")
+    (tmp_path / "order").write_text("9\n")
+    assert _read_setting(str(tmp_path / "enabled")) == "madvise"
+    assert _read_setting(str(tmp_path / "order")) == "9"
+    assert _read_setting(str(tmp_path / "missing")) is None

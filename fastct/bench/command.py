@@ -297,6 +297,11 @@ def cmd_bench(args) -> int:
     extras = rep.format_extras(report["startup"], report["memory"])
     if extras:
         print(extras)
+    order = report["machine"].get("memory", {}).get("free_page_reporting_order")
+    if order is not None:
+        print(f"note: this virtual machine reports freed memory to its host (free page reporting, order {order}); "
+              "calls that allocate their result may then stall on host page faults, so compare ratios across "
+              "runs (benchmarks/README.md)")
     text = format_targets(report["targets"], quick=args.quick)
     if text:
         print("\n" + text)

@@ -65,6 +65,45 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+def _read_setting(path: str) -> str | None:
+    """A kernel setting's text, the selected choice for ``[a] b c`` lists; None where unreadable."""
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    chosen = re.search(r"\[([^\]]+)\]", text)
+    return chosen.group(1) if chosen else text
+
+
+def memory_environment() -> dict:
+    """How this (Linux) machine hands out fresh memory, which every allocating call pays for.
+
+    ``transparent_hugepages`` and ``thp_defrag``: the kernel's huge-page
+    policy. ``free_page_reporting_order``: set when a virtual machine reports
+    freed memory to its host (virtio-balloon free page reporting), which then
+    reclaims it; touching such memory again costs a host fault, so timings of
+    calls that allocate their results vary from run to run. None where a
+    setting is absent (other systems, bare metal).
+
+    Examples
+    --------
+    >>> sorted(memory_environment())
+    ['free_page_reporting_order', 'thp_defrag', 'transparent_hugepages']
+    """
+    reporting = None
+    balloon = Path("/sys/bus/virtio/drivers/virtio_balloon")
+    if balloon.is_dir() and any(p.name.startswith("virtio") for p in balloon.iterdir()):  # a bound device
+        order = _read_setting("/sys/module/page_reporting/parameters/page_reporting_order")
+        # an order above the largest buddy order (10 on x86-64) reports nothing
+        if order is not None and order.isdigit() and int(order) <= 10:
+            reporting = int(order)
+    return {
+        "transparent_hugepages": _read_setting("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "thp_defrag": _read_setting("/sys/kernel/mm/transparent_hugepage/defrag"),
+        "free_page_reporting_order": reporting,
+    }
+
+
 def machine_info(*packages: str) -> dict:
     """Machine, load, thread counts and versions of fastct, numpy, numba and ``packages``.
 
@@ -89,6 +128,7 @@ def machine_info(*packages: str) -> dict:
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "versions": versions,
     }
+    info["memory"] = memory_environment()
     if "cv2" in packages and versions["cv2"] != "not installed":
         import cv2
 
