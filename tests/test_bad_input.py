@@ -171,7 +171,7 @@ def test_finite_check_sees_every_element(monkeypatch, dtype):
     # The CPU check reads the batch in blocks spread over threads: a bad value
     # in any block (first, last, across a block edge, a short tail) is found,
     # and extreme finite values (largest, subnormal, negative zero) are not flagged.
-    from fastct.cpu import checks
+    from fastct.cpu import _checks as checks
 
     monkeypatch.setattr(checks, "FINITE_BLOCK", 7)
     info = np.finfo(dtype)

@@ -121,7 +121,7 @@ def _namespace(array):
 def _all_finite(xp, batch) -> bool:
     if xp is np:
         try:
-            from ..cpu.checks import all_finite  # one multithreaded pass over the bits
+            from ..cpu._checks import all_finite  # one multithreaded pass over the bits
         except ImportError:  # numba unusable here: NumPy's reductions below
             pass
         else:

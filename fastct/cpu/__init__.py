@@ -10,10 +10,9 @@ from ._jit import configure_cache as _configure_cache
 
 _configure_cache()
 
-from . import checks, features, filters, frequency, fused, histogram, intensity, morphology  # noqa: E402
+from . import features, filters, frequency, fused, histogram, intensity, morphology  # noqa: E402
 
-__all__ = ["checks", "features", "filters", "frequency", "fused", "histogram", "intensity", "morphology",
-           "runtime_info"]
+__all__ = ["features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info"]
 
 
 def runtime_info() -> dict:
