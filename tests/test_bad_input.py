@@ -3,6 +3,8 @@ ValueError or TypeError, and names the argument; odd but valid input works."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import random_image
@@ -164,6 +166,20 @@ def test_non_finite_values(op, dtype, bad):
     image[1, 5, 6] = bad
     err = expect_error(fastct.NonFiniteError, r"^image: contains NaN or infinite values", op, image)
     assert isinstance(err, ValueError)
+
+
+def test_float64_beyond_float32_range_is_named_as_such():
+    # computed in float32, 1e39 would become inf: say so instead of blaming NaN/inf in the input
+    image = np.zeros((2, 6, 7), np.float64)
+    image[1, 2, 3] = -1e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no overflow warning from the cast
+        err = expect_error(fastct.InvalidDTypeError, r"^image: float64 values beyond float32's range",
+                           "gaussian_blur", image)
+    assert not isinstance(err, fastct.NonFiniteError)
+    np.testing.assert_array_equal(fastct.erode(image, 3, backend="cpu")[1, 2, 3], -1e39)  # morphology keeps float64
+    image[0, 0, 0] = np.nan  # a real NaN is still reported as one
+    expect_error(fastct.NonFiniteError, r"^image: contains NaN", "gaussian_blur", image)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -104,8 +104,15 @@ def as_batch(image, name: str = "image", *, keep_float64: bool = False, check_fi
     xp = _namespace(image)
     squeeze = image.ndim == 2
     batch = image[None] if squeeze else image
-    batch = xp.ascontiguousarray(batch, dtype=target)
+    source = batch
+    with np.errstate(over="ignore"):  # float64 beyond float32's range: reported below
+        batch = xp.ascontiguousarray(batch, dtype=target)
     if check_finite and batch.dtype.kind == "f" and batch.size and not _all_finite(xp, batch):
+        if source.dtype.itemsize > batch.dtype.itemsize and _all_finite(xp, xp.ascontiguousarray(source)):
+            raise InvalidDTypeError(
+                f"{name}: {source.dtype} values beyond {batch.dtype}'s range (|x| > {np.finfo(batch.dtype).max:.3g}) "
+                f"cannot be computed in {batch.dtype}; scale them first"
+            )
         raise NonFiniteError(f"{name}: contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
     return batch, squeeze
 
