@@ -431,13 +431,7 @@ def _feed_columns(row, w, widths, rings, accs, counts, dst_slice, out_row, divis
         if seen + 1 < wk:
             return out_row
         inp = acc
-    res = dst_slice[out_row]
-    if integer:
-        for x in range(w):
-            res[x] = min(max(_round_half_up_div(inp[x], divisor, inv_divisor), lo), hi)
-    else:
-        for x in range(w):
-            res[x] = inp[x] * inv_divisor
+    _store_row(inp, dst_slice[out_row], w, divisor, inv_divisor, integer, lo, hi)
     return out_row + 1
 
 
@@ -473,14 +467,19 @@ def _feed_columns_steady(row, w, widths, rings, accs, counts, dst_slice, out_row
         old = r3[x]
         r3[x] = v
         a3[x] = a3[x] + v - old
-    res = dst_slice[out_row]
+    _store_row(sums, dst_slice[out_row], w, divisor, inv_divisor, integer, lo, hi)
+    return out_row + 1
+
+
+@rowjit_inline
+def _store_row(sums, res, w, divisor, inv_divisor, integer, lo, hi):
+    """An output row from the cascade's sums: rounded half up and saturated for integers, scaled for floats."""
     if integer:
         for x in range(w):
             res[x] = min(max(_round_half_up_div(sums[x], divisor, inv_divisor), lo), hi)
     else:
         for x in range(w):
             res[x] = sums[x] * inv_divisor
-    return out_row + 1
 
 
 @jobjit

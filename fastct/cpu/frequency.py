@@ -60,28 +60,28 @@ def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
     # Source row/column of every padded position (-1: cval); None where an axis is not padded.
     rows = None if (py0 == 0 and py1 == 0) else border_index_map(h, py0, py1, mode)
     cols = None if (px0 == 0 and px1 == 0) else border_index_map(w, px0, px1, mode)
-    plan = (batch, out, response, rows, cols, (py0, px0), np.float32(cval), FFT_WORKERS)
+    plan = (batch, out, response, rows, cols, (py0, px0), np.float32(cval))
     run_jobs(_filter_slices, plan, n)
     return out
 
 
-def _filter_slices(batch, out, response, rows, cols, origin, cval, workers, first, end):
+def _filter_slices(batch, out, response, rows, cols, origin, cval, first, end):
     """Filter slices ``first .. end - 1`` (a share of one thread) through one spectrum buffer."""
     full_h, half_w = response.shape
     full_w = len(cols) if cols is not None else batch.shape[2]
     spectrum = np.empty((full_h, half_w), dtype=np.complex64)
     for i in range(first, end):
-        _forward(batch[i], spectrum, rows, cols, cval, workers)
+        _forward(batch[i], spectrum, rows, cols, cval)
         # Columns in place: scipy's own FFT reuses a complex input's buffer when
         # overwrite_x is set; the result is taken as returned all the same, in
         # case another scipy.fft backend is in use.
-        spectrum = scipy.fft.fft(spectrum, axis=0, overwrite_x=True, workers=workers)
+        spectrum = scipy.fft.fft(spectrum, axis=0, overwrite_x=True, workers=FFT_WORKERS)
         spectrum *= response
-        spectrum = scipy.fft.ifft(spectrum, axis=0, norm="forward", overwrite_x=True, workers=workers)
-        _inverse(spectrum, out[i], full_w, origin, workers)
+        spectrum = scipy.fft.ifft(spectrum, axis=0, norm="forward", overwrite_x=True, workers=FFT_WORKERS)
+        _inverse(spectrum, out[i], full_w, origin)
 
 
-def _forward(image, spectrum, rows, cols, cval, workers):
+def _forward(image, spectrum, rows, cols, cval):
     """Real FFT of every row of the padded ``image`` into ``spectrum``, a block of rows at a time."""
     full_h = spectrum.shape[0]
     for r0 in range(0, full_h, ROW_BLOCK):
@@ -93,14 +93,14 @@ def _forward(image, spectrum, rows, cols, cval, workers):
             block[:, cols < 0] = cval
         if rows is not None:
             block[rows[r0:r1] < 0] = cval
-        spectrum[r0:r1] = scipy.fft.rfft(block, axis=-1, workers=workers)
+        spectrum[r0:r1] = scipy.fft.rfft(block, axis=-1, workers=FFT_WORKERS)
 
 
-def _inverse(spectrum, out, full_w, origin, workers):
+def _inverse(spectrum, out, full_w, origin):
     """Inverse real FFT of the rows inside the crop, rounded into ``out`` a block at a time."""
     py0, px0 = origin
     h, w = out.shape
     for r0 in range(0, h, ROW_BLOCK):
         r1 = min(h, r0 + ROW_BLOCK)
-        block = scipy.fft.irfft(spectrum[py0 + r0 : py0 + r1], n=full_w, axis=-1, norm="forward", workers=workers)
+        block = scipy.fft.irfft(spectrum[py0 + r0 : py0 + r1], n=full_w, axis=-1, norm="forward", workers=FFT_WORKERS)
         store_rounded(np, block[:, px0 : px0 + w], out[r0:r1])
