@@ -604,14 +604,12 @@ def process_file(job: Job, pipeline, backend: str = "cpu", *, overwrite: bool = 
     >>> result.status, result.slices, result.outputs[0].name
     ('ok', 1, 'CT_small.tif')
     """
-    from .io._values import KERNEL_LOCK
     from .pipeline import Pipeline
 
     pipe = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
     try:
         batch, meta, _ = _read(job, fill_nan)
-        with KERNEL_LOCK:
-            result = pipe.run(batch, backend)
+        result = pipe.run(batch, backend)
         item = _Item(job, batch, meta, False)
         written, _ = _write(item, result, overwrite, description or _description(pipe), png_bits)
         return FileResult(job.source, "ok", list(written), len(batch))
@@ -774,7 +772,6 @@ def process_files(
     (1, 1, 1, 3)
     """
     from .io._files import cleanup_temporaries
-    from .io._values import KERNEL_LOCK
 
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
@@ -850,8 +847,7 @@ def process_files(
         if key[-1] not in warmed:  # compile (or load cached) kernels outside the timed region
             w0 = time.perf_counter()
             try:
-                with KERNEL_LOCK:
-                    pipe.run(group[0].batch[:1], backend_name)
+                pipe.run(group[0].batch[:1], backend_name)
             except Exception:  # noqa: BLE001 - the real run reports it per file
                 pass
             summary.warmup_seconds += time.perf_counter() - w0
@@ -859,15 +855,14 @@ def process_files(
         cat = group[0].batch if len(group) == 1 else np.concatenate([i.batch for i in group])
         summary.batches += 1
         try:
-            with KERNEL_LOCK:
-                t0 = time.perf_counter()
-                if len(cat) <= batch_size:
-                    out = pipe.run(cat, backend_name)
-                else:  # a long volume: batch_size slices at a time, straight into one result
-                    out = np.empty(cat.shape, pipe.output_dtype(cat.dtype))
-                    for i in range(0, len(cat), batch_size):
-                        pipe.run(cat[i : i + batch_size], backend_name, out=out[i : i + batch_size])
-                summary.compute_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if len(cat) <= batch_size:
+                out = pipe.run(cat, backend_name)
+            else:  # a long volume: batch_size slices at a time, straight into one result
+                out = np.empty(cat.shape, pipe.output_dtype(cat.dtype))
+                for i in range(0, len(cat), batch_size):
+                    pipe.run(cat[i : i + batch_size], backend_name, out=out[i : i + batch_size])
+            summary.compute_seconds += time.perf_counter() - t0
             outs, offset = [], 0
             for item in group:
                 outs.append(out[offset : offset + len(item.batch)])
@@ -876,10 +871,9 @@ def process_files(
             outs = []
             for item in group:
                 try:
-                    with KERNEL_LOCK:
-                        t0 = time.perf_counter()
-                        outs.append(pipe.run(item.batch, backend_name))
-                        summary.compute_seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    outs.append(pipe.run(item.batch, backend_name))
+                    summary.compute_seconds += time.perf_counter() - t0
                 except Exception as exc:  # noqa: BLE001
                     outs.append(exc)
         for item, out in zip(group, outs):

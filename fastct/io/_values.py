@@ -4,16 +4,9 @@ output format needs."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ..errors import InvalidArgumentError
-
-#: Held around CPU-kernel calls made from several threads (reader threads
-#: converting colour, the batch runner computing): Numba's portable
-#: "workqueue" threading layer must not be entered by two threads at once.
-KERNEL_LOCK = threading.RLock()
 
 _FIRST_CLASS = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
@@ -90,8 +83,7 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     from ..ops import to_gray
 
     rgb = native(rgb)
-    with KERNEL_LOCK:
-        return to_gray(np.ascontiguousarray(rgb), backend="cpu")
+    return to_gray(np.ascontiguousarray(rgb), backend="cpu")
 
 
 def as_batch3(image: np.ndarray) -> tuple[np.ndarray, bool]:
