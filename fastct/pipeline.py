@@ -288,7 +288,7 @@ class Pipeline:
         if is_dask_array(batch):
             if out is not None:
                 raise InvalidArgumentError("out: not supported for a Dask array (the result is lazy)")
-            from .distributed import process_dask
+            from .dask_arrays import process_dask
 
             backends.check_name(backend)
             return process_dask(batch, self, backend)
