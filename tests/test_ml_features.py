@@ -11,7 +11,7 @@ from conftest import on_backend, to_numpy
 
 from fastct import process
 from fastct.datasets import lung_phantoms
-from fastct.errors import BackendUnavailable, InvalidArgumentError, NonFiniteError, NotImplementedOnBackend
+from fastct.errors import BackendUnavailable, InvalidArgumentError, NonFiniteError
 from fastct.ml import DEFAULT_GROUPS, GROUPS, feature_names, features
 
 pytest.importorskip("skimage")
@@ -194,7 +194,7 @@ def test_gpu_dispatch_hands_the_twin_numpy_and_returns_numpy(slices, monkeypatch
         seen.append((type(batch), type(out), type(params["image"]), type(params["hu9"])))
         return cpu_features.features(batch, out, **params)
 
-    fake = types.SimpleNamespace(features=types.SimpleNamespace(features=twin, READY=True))
+    fake = types.SimpleNamespace(features=types.SimpleNamespace(features=twin))
     real_get = backends.get
     monkeypatch.setattr(backends, "get", lambda b="auto", a=None: fake if b == "gpu" else real_get(b, a))
     images = slices[0]
@@ -202,10 +202,3 @@ def test_gpu_dispatch_hands_the_twin_numpy_and_returns_numpy(slices, monkeypatch
     got = features(images, preprocessed=pre, groups="all", backend="gpu")
     assert isinstance(got, np.ndarray) and seen == [(np.ndarray,) * 4]
     np.testing.assert_array_equal(got, features(images, preprocessed=pre, groups="all", backend="cpu"))
-    # a GPU backend without feature kernels: "gpu" says so, "auto" computes on the CPU
-    fake.features = types.SimpleNamespace(features=twin, READY=False)
-    with pytest.raises(NotImplementedOnBackend, match="features"):
-        features(images, preprocessed=pre, backend="gpu")
-    monkeypatch.setattr(backends, "resolve", lambda b="auto", a=None: "gpu" if b in ("gpu", "auto") else b)
-    np.testing.assert_array_equal(features(images, preprocessed=pre, backend="auto"),
-                                  features(images, preprocessed=pre, backend="cpu"))

@@ -36,9 +36,6 @@ _SCRATCH_PER_PIXEL = 3 * 8 + 3 + 3 * 4
 _PIXEL_DTYPES = _kernels.MORPH_DTYPES
 _UNTEMPLATED = np.float32  # fastct.gpu._kernels.for_dtype files untemplated kernels under float
 
-#: The feature kernels exist on this backend (``backend="auto"`` still follows ``fastct.gpu.READY``).
-READY = True
-
 
 # ---------------------------------------------------------------------------
 # public twin

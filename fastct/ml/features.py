@@ -13,7 +13,7 @@ import numpy as np
 from .. import backends
 from .._shared.arrays import is_cupy_array
 from .._shared.validation import as_batch
-from ..errors import InvalidArgumentError, NotImplementedOnBackend
+from ..errors import InvalidArgumentError
 from .spec import DEFAULT_GRID, GROUPS, check_groups, resolve_spec
 
 __all__ = ["features", "feature_names", "feature_backend", "GROUPS"]
@@ -30,21 +30,16 @@ def _namespace(array):
 def feature_backend(backend="auto", batch=None):
     """The backend name and module that compute features for a request.
 
-    Like :func:`fastct.backends.get`, except that ``"auto"`` computes a NumPy
-    batch on the CPU while the GPU backend has no feature kernels (explicit
-    ``"gpu"``, or a CuPy batch, raises
-    :class:`~fastct.errors.NotImplementedOnBackend` then).
+    The same choice as every other operation (:func:`fastct.backends.resolve`
+    and :func:`fastct.backends.get`): both backends have the feature kernels.
+
+    Examples
+    --------
+    >>> feature_backend("cpu")[0]
+    'cpu'
     """
     name = backends.resolve(backend, batch)
-    module = backends.get(name, batch)  # BackendUnavailable, with the reason
-    if name == "gpu" and not getattr(module.features, "READY", True):
-        if backend == "auto" and not is_cupy_array(batch):
-            return "cpu", backends.get("cpu")
-        raise NotImplementedOnBackend(
-            "features: not implemented on backend 'gpu' in this version of fastct (fastct.gpu.features); "
-            "use backend='cpu', or 'auto' with a NumPy batch"
-        )
-    return name, module
+    return name, backends.get(name, batch)  # BackendUnavailable, with the reason
 
 
 def feature_names(groups=None, grid: int = DEFAULT_GRID) -> list[str]:
@@ -98,11 +93,9 @@ def features(batch, *, steps=None, preprocessed=None, groups=None, grid: int = D
     grid : int
         Side of the coarse grid of the ``image`` group (default 8: 64 values).
     backend : {"auto", "cpu", "gpu"}
-        Where to compute. The GPU feature kernels are not part of this
-        version: ``"gpu"`` (or a CuPy batch) raises
-        :class:`~fastct.errors.NotImplementedOnBackend`, and ``"auto"``
-        computes a NumPy batch on the CPU even where the GPU backend is ready
-        (its preprocessing then runs on the CPU too).
+        Where to compute, chosen as for every operation (``"auto"``: the
+        GPU when it is usable and ready, else the CPU; a CuPy batch stays on
+        the GPU). Both backends give the same bits.
 
     Returns
     -------
