@@ -13,36 +13,22 @@ Examples
 
 from __future__ import annotations
 
+import importlib as _importlib
+
+from . import ops as _ops
 from ._shared.footprints import disk
 from ._shared.intensity import WINDOW_PRESETS
 from .backends import BackendStatus, available_backends
-from .errors import (
-    BackendUnavailable,
-    FastCTError,
-    InvalidArgumentError,
-    InvalidDTypeError,
-    NonFiniteError,
-    NotImplementedOnBackend,
-    StepError,
-)
-from .ops import (
-    clahe,
-    closing,
-    dilate,
-    equalize_hist,
-    erode,
-    gaussian_blur,
-    highpass,
-    lowpass,
-    opening,
-    sharpen,
-    to_gray,
-    unsharp_mask,
-    window,
-)
+from .errors import *  # noqa: F403 - every error class is public at the top level
+from .errors import __all__ as _error_names
+from .ops import *  # noqa: F403 - every registered operation (fastct.ops.OPERATIONS) and to_gray
 from .pipeline import DEFAULT_STEPS, Pipeline, parse_steps, process
 
 __version__ = "0.1.0"
+
+#: Sub-packages loaded on first attribute access (``fastct.io.read(...)`` works
+#: after a plain ``import fastct``), so the import itself stays cheap.
+_LAZY_SUBMODULES = ("io", "ml", "datasets", "jobs", "dask_arrays", "deid", "runner", "distributed", "cpu", "gpu")
 
 __all__ = [
     "__version__",
@@ -51,19 +37,8 @@ __all__ = [
     "Pipeline",
     "parse_steps",
     "DEFAULT_STEPS",
-    # operations
-    "erode",
-    "dilate",
-    "opening",
-    "closing",
-    "gaussian_blur",
-    "lowpass",
-    "highpass",
-    "unsharp_mask",
-    "sharpen",
-    "equalize_hist",
-    "clahe",
-    "window",
+    # operations: one entry per declaration in fastct.ops
+    *_ops.OPERATIONS,
     "to_gray",
     "disk",
     "WINDOW_PRESETS",
@@ -71,11 +46,15 @@ __all__ = [
     "available_backends",
     "BackendStatus",
     # errors
-    "FastCTError",
-    "InvalidArgumentError",
-    "InvalidDTypeError",
-    "NonFiniteError",
-    "StepError",
-    "BackendUnavailable",
-    "NotImplementedOnBackend",
+    *_error_names,
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fastct' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -1,9 +1,29 @@
-"""The public operations: validate -> dispatch -> one backend call.
+"""The operation registry: every operation declared once, and the public functions it gives.
 
-Each operation is planned once into a :class:`Step` (parameters validated and
-resolved into what the kernels take: footprints, taps, codes) and then run on
-a batch. The public functions (``fastct.erode`` ...) plan and run in one call;
-:class:`fastct.Pipeline` plans all its steps up front and runs them later.
+An operation is one decorated declaration at the bottom of this file::
+
+    @operation(_plan_erode, kernel=lambda backend: backend.morphology.erode)
+    def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0,
+              backend="auto", out=None):
+        \"\"\"Grey-scale erosion ... (the docstring users read)\"\"\"
+
+From that one declaration come:
+
+- the public function ``fastct.erode`` (the decorator supplies its body:
+  bind the arguments, plan, run on a backend) and its entry in ``__all__``;
+- its **parameters**: the declared signature minus ``image``, ``backend``
+  and ``out`` is what step strings (``"erode:3:mode=reflect"``), ``(name,
+  params)`` pairs and the CLI accept, defaults included;
+- its **plan**: the planner turns the bound parameters into a :class:`Step`
+  (validated and resolved into what the kernels take: footprints, taps,
+  codes), with its output dtype rule and its halo (the context a tile needs,
+  used for Dask's ``map_overlap`` and band fusion);
+- its **dispatch**: ``kernel`` maps a backend package (:mod:`fastct.cpu` or
+  :mod:`fastct.gpu`, imported on first use by :mod:`fastct.backends`) to the
+  twin function, ``cpu/morphology.py: erode`` <-> ``gpu/morphology.py: erode``;
+- its row in the operations table of the README (:func:`operations_table`).
+
+Adding an operation is that declaration, a planner, and the two twins.
 
 Every op accepts a single ``(H, W)`` slice or an ``(N, H, W)`` batch and
 returns the same layout; slices never mix. NumPy in gives NumPy out, CuPy in
@@ -12,18 +32,18 @@ gives CuPy out. Inputs are never modified.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Callable
-
-import math
 
 import numpy as np
 
 from . import backends
 from ._shared import box_gaussian
 from ._shared import footprints as _fp
-from ._shared.arrays import is_array, is_cupy_array
+from ._shared.arrays import array_namespace, is_array, is_cupy_array, shares_memory
 from ._shared.frequency import resolve_frequency, resolve_padding
 from ._shared.gaussian import check_taps_fit, resolve_gaussian
 from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, resolve_clahe, resolve_nbins
@@ -39,24 +59,10 @@ from ._shared.validation import (
     check_real,
     compute_dtype,
 )
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, StepError
 
-__all__ = [
-    "Step",
-    "erode",
-    "dilate",
-    "opening",
-    "closing",
-    "gaussian_blur",
-    "lowpass",
-    "highpass",
-    "unsharp_mask",
-    "sharpen",
-    "equalize_hist",
-    "clahe",
-    "window",
-    "to_gray",
-]
+#: Parameters every public function takes that are not the operation's own.
+RUN_ARGUMENTS = ("image", "backend", "out")
 
 
 # ---------------------------------------------------------------------------
@@ -75,10 +81,11 @@ class Step:
     ----------
     name : str
         Canonical op name (``"erode"``, ``"gaussian_blur"`` ...).
-    module : str
-        Backend module holding the twin function (``"morphology"`` ...).
+    kernel : callable
+        Maps a backend package to the twin function that computes the step
+        (``lambda backend: backend.morphology.erode``).
     params : dict
-        Resolved keyword arguments of the backend function.
+        Resolved keyword arguments of the twin function.
     halo : tuple of int or None
         Rows and columns of context each output pixel reads on either side;
         None when the op needs the whole slice (histograms, FFT).
@@ -87,7 +94,7 @@ class Step:
     """
 
     name: str
-    module: str
+    kernel: Callable
     params: dict
     halo: tuple | None
     request: dict = field(default_factory=dict)
@@ -117,7 +124,7 @@ class Step:
         user_shape = batch.shape[1:] if squeeze else batch.shape
         out = check_out(out, user_shape, out_dtype, like=image)
         module = backends.get(backend_name, image)
-        aliased = out is not None and _shares_memory(out, image)
+        aliased = out is not None and shares_memory(out, image)
         target = None if out is None or aliased else (out[None] if squeeze else out)
         result = self.run_batch(module, batch, out_dtype, out=target)
         if aliased:  # in place: computed aside, then written over the input
@@ -127,30 +134,170 @@ class Step:
         return result[0] if squeeze else result
 
     def run_batch(self, module, batch, out_dtype=None, out=None):
-        """Run on a validated ``(N, H, W)`` batch with a backend module (no checks)."""
+        """Run on a validated ``(N, H, W)`` batch with a backend package (no checks)."""
         out_dtype = np.dtype(self.out_dtype(batch.dtype)) if out_dtype is None else out_dtype
-        xp = _xp(batch)
-        target = out if out is not None else xp.empty(batch.shape, dtype=out_dtype)
+        target = out if out is not None else module.empty(batch.shape, out_dtype, like=batch)
         if batch.shape[0] == 0:
             return target
-        params = self.bind(batch, self.params) if self.bind is not None else self.params
+        params = self.bind(batch, self.params, module) if self.bind is not None else self.params
         if self.float_compute and out_dtype.kind == "f" and batch.dtype != out_dtype:
             batch = batch.astype(out_dtype)
-        twin = getattr(getattr(module, self.module), self.name)
-        twin(batch, target, **params)
+        self.kernel(module)(batch, target, **params)
         return target
 
 
-def _xp(array):
-    if is_cupy_array(array):
-        import cupy  # the caller already holds a CuPy array
-
-        return cupy
-    return np
+# ---------------------------------------------------------------------------
+# Operation: the declaration, and the registry of all of them
 
 
-def _shares_memory(a, b) -> bool:
-    return bool(_xp(a).shares_memory(a, b)) if is_array(b) else False
+@dataclass(frozen=True)
+class Operation:
+    """One operation as declared: its public function, planner and twins.
+
+    Attributes
+    ----------
+    name : str
+        The function name, also the canonical step name.
+    function : callable
+        The public function (signature and docstring as declared).
+    planner : callable
+        Bound parameters (keywords, defaults applied) -> the fields of a
+        :class:`Step` (``params``, ``halo``, ``request`` ...).
+    kernel : callable
+        Backend package -> twin function.
+    aliases : tuple of str
+        Short step names (``"gaussian"`` for ``gaussian_blur``).
+    output : str
+        The output dtype rule, as the operations table states it.
+    """
+
+    name: str
+    function: Callable
+    planner: Callable
+    kernel: Callable
+    aliases: tuple = ()
+    output: str = "same as input"
+
+    @functools.cached_property
+    def signature(self) -> inspect.Signature:
+        """The declared signature of the public function."""
+        return inspect.signature(self.function)
+
+    @property
+    def parameters(self) -> list[str]:
+        """Parameter names a step of this op takes (the signature minus image, backend, out)."""
+        return [p for p in self.signature.parameters if p not in RUN_ARGUMENTS]
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docstring."""
+        return (self.function.__doc__ or "").strip().splitlines()[0]
+
+    def plan(self, *args, **kwargs) -> Step:
+        """Validate the op's parameters (as a step takes them) and plan a :class:`Step`.
+
+        Raises :class:`~fastct.errors.StepError` for parameters the op does
+        not have; the planner's own checks raise their
+        :class:`~fastct.errors.InvalidArgumentError`.
+        """
+        for reserved in RUN_ARGUMENTS:
+            if reserved in kwargs:
+                raise StepError(f"{self.name}: {reserved!r} is given to the pipeline run, not to a step")
+        try:
+            bound = self.signature.bind(None, *args, **kwargs)
+        except TypeError as exc:
+            raise StepError(f"{self.name}: {exc}") from None
+        return self._plan_bound(bound)
+
+    def _plan_bound(self, bound: inspect.BoundArguments) -> Step:
+        bound.apply_defaults()
+        params = {k: v for k, v in bound.arguments.items() if k not in RUN_ARGUMENTS}
+        return Step(self.name, self.kernel, **self.planner(**params))
+
+
+#: Canonical name -> :class:`Operation`, in declaration order.
+OPERATIONS: dict[str, Operation] = {}
+#: Short step name -> canonical name (``"gaussian"`` -> ``"gaussian_blur"``).
+ALIASES: dict[str, str] = {}
+
+
+def operation(planner: Callable, kernel: Callable, *, aliases=(), output: str = "same as input"):
+    """Declare the decorated function as an operation and give it its body.
+
+    The decorated function contributes its name, signature and docstring;
+    the returned public function binds the call's arguments to that
+    signature, plans a :class:`Step` with ``planner`` and runs it on the
+    backend chosen by ``backend``.
+    """
+
+    def declare(function: Callable) -> Callable:
+        op = Operation(function.__name__, function, planner, kernel, tuple(aliases), output)
+        if op.name in OPERATIONS or any(a in ALIASES for a in op.aliases):
+            raise ValueError(f"operation {op.name!r} (or one of its aliases) is declared twice")
+        OPERATIONS[op.name] = op
+        ALIASES.update((alias, op.name) for alias in op.aliases)
+
+        @functools.wraps(function)
+        def public(*args, **kwargs):
+            bound = op.signature.bind(*args, **kwargs)  # a TypeError names the bad argument
+            image = bound.arguments["image"]
+            backend = bound.arguments.get("backend", "auto")
+            out = bound.arguments.get("out")
+            return op._plan_bound(bound)(image, backend, out)
+
+        public.operation = op
+        return public
+
+    return declare
+
+
+def lookup(name: str) -> Operation:
+    """The :class:`Operation` called ``name`` (a canonical name or an alias).
+
+    Examples
+    --------
+    >>> lookup("gaussian").name, lookup("gaussian").parameters[:2]
+    ('gaussian_blur', ['sigma', 'ksize'])
+    """
+    op = OPERATIONS.get(ALIASES.get(name, name))
+    if op is None:
+        raise StepError(f"unknown operation {name!r}; known: {', '.join(step_names())}")
+    return op
+
+
+def step_names() -> list[str]:
+    """Every name a step may use: the canonical names, then the aliases."""
+    return list(OPERATIONS) + list(ALIASES)
+
+
+def plan(name: str, *args, **kwargs) -> Step:
+    """Plan the step ``name`` (an op name or alias) with the op's parameters.
+
+    Examples
+    --------
+    >>> plan("erode", 5).halo
+    (2, 2)
+    """
+    return lookup(name).plan(*args, **kwargs)
+
+
+def operations_table() -> str:
+    """The operations as a Markdown table (the README's table is this text).
+
+    Examples
+    --------
+    >>> operations_table().splitlines()[0]
+    '| operation | step names | what it does | output dtype |'
+    """
+    rows = ["| operation | step names | what it does | output dtype |", "|---|---|---|---|"]
+    for op in OPERATIONS.values():
+        names = ", ".join(f"`{n}`" for n in (op.name,) + op.aliases)
+        rows.append(f"| `fastct.{op.name}` | {names} | {op.summary} | {op.output} |")
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------
+# planners: bound parameters -> Step fields (no data touched)
 
 
 def _float_output(dtype, name="dtype"):
@@ -161,18 +308,25 @@ def _float_output(dtype, name="dtype"):
     return lambda _in: np.dtype(np.float32)
 
 
-def _fixed_output(dtype, allowed, name="dtype"):
-    dtype = check_output_dtype(dtype, allowed, name)
-    return lambda _in: dtype
+def _fixed_output(dtype, name="dtype"):
+    """Output rule of the equalisation and windowing ops: float32, uint8 or uint16, never None."""
+    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES, name)
+    if out is None:
+        raise InvalidArgumentError(f"{name}: expected float32, uint8 or uint16, got None")
+    return out
 
 
 def _check_cval(cval, mode):
-    """Validate ``cval``; for mode constant also return a per-batch dtype check."""
+    """Validate ``cval``; return it as the kernels take it and a per-batch dtype check.
+
+    Only mode ``constant`` reads ``cval``: in every other mode it becomes 0, so
+    no backend ever casts an unused value (a uint8 cast of -1 would raise).
+    """
     cval = check_real(cval, "cval")
     if mode != "constant":
-        return cval, None
+        return 0.0, None
 
-    def bind(batch, params):
+    def bind(batch, params, module):
         if batch.dtype.kind == "f" and abs(cval) > float(np.finfo(batch.dtype).max):
             raise InvalidArgumentError(f"cval: {cval!r} does not fit the image dtype {batch.dtype}")
         if batch.dtype.kind in "iu":
@@ -187,53 +341,48 @@ def _check_cval(cval, mode):
     return cval, bind
 
 
-# ---------------------------------------------------------------------------
-# planners: parameters -> Step (no data touched)
-
-
-def plan_morphology(name, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0) -> Step:
-    """Plan erode/dilate/opening/closing (see :func:`erode`)."""
+def _plan_morphology(size, footprint, shape, mode, cval, *, passes=1) -> dict:
+    """erode/dilate (one pass) and opening/closing (two passes: twice the halo)."""
     fp = _fp.resolve_footprint(size, footprint, shape)
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     ry, rx = fp.shape[0] // 2, fp.shape[1] // 2
-    factor = 2 if name in ("opening", "closing") else 1
-    return Step(
-        name,
-        "morphology",
-        {"footprint": fp, "mode": mode, "cval": cval},
-        (factor * ry, factor * rx),
+    return dict(
+        params={"footprint": fp, "mode": mode, "cval": cval},
+        halo=(passes * ry, passes * rx),
         request={"size": size, "shape": shape, "footprint": footprint, "mode": mode},
         keep_float64=True,
         bind=bind,
     )
 
 
-def _gaussian_halo(taps_y, taps_x, boxes) -> tuple[int, int]:
-    """Rows and columns a Gaussian reads on each side: half the taps, or the box cascade's radius."""
-    if boxes is None:
-        return len(taps_y) // 2, len(taps_x) // 2
-    return box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1])
+_plan_one_pass = functools.partial(_plan_morphology, passes=1)
+_plan_two_passes = functools.partial(_plan_morphology, passes=2)
 
 
-def plan_gaussian_blur(
-    sigma=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None
-) -> Step:
-    """Plan :func:`gaussian_blur`."""
+def _resolve_blur(sigma, ksize, truncate, method):
+    """Gaussian taps per axis, the box cascade's widths (or None) and the halo they need."""
     taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
     check_taps_fit(taps_y)
     check_taps_fit(taps_x)
     boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
+    if boxes is None:
+        halo = (len(taps_y) // 2, len(taps_x) // 2)
+    else:
+        halo = (box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1]))
+    return taps_y, taps_x, boxes, halo
+
+
+def _plan_gaussian_blur(sigma, ksize, truncate, method, mode, cval, dtype) -> dict:
+    taps_y, taps_x, boxes, halo = _resolve_blur(sigma, ksize, truncate, method)
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     request = {"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "auto":
         request["method"] = method
-    return Step(
-        "gaussian_blur",
-        "filters",
-        {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes},
-        _gaussian_halo(taps_y, taps_x, boxes),
+    return dict(
+        params={"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes},
+        halo=halo,
         request=request,
         out_dtype=_float_output(dtype),
         float_compute=True,
@@ -241,41 +390,30 @@ def plan_gaussian_blur(
     )
 
 
-def plan_frequency(name, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None):
-    """Plan :func:`lowpass` / :func:`highpass`."""
+def _plan_frequency(cutoff, kind, order, pad, mode, cval, dtype) -> dict:
     cutoff, kind, order = resolve_frequency(cutoff, kind, order)
     resolve_padding(pad, (1, 1))  # validates the pad argument itself
     mode = check_mode(mode)
     cval = check_real(cval, "cval")
-    return Step(
-        name,
-        "frequency",
-        {"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode, "cval": cval},
-        None,
+    return dict(
+        params={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode, "cval": cval},
+        halo=None,
         request={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode},
         out_dtype=_float_output(dtype),
     )
 
 
-def plan_unsharp_mask(
-    sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None
-):
-    """Plan :func:`unsharp_mask`."""
-    taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
-    check_taps_fit(taps_y)
-    check_taps_fit(taps_x)
-    boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
+def _plan_unsharp_mask(sigma, amount, ksize, truncate, method, mode, cval, dtype) -> dict:
+    taps_y, taps_x, boxes, halo = _resolve_blur(sigma, ksize, truncate, method)
     amount = check_real(amount, "amount")
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     request = {"sigma": sigma, "amount": amount, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "auto":
         request["method"] = method
-    return Step(
-        "unsharp_mask",
-        "filters",
-        {"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes},
-        _gaussian_halo(taps_y, taps_x, boxes),
+    return dict(
+        params={"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes},
+        halo=halo,
         request=request,
         out_dtype=_float_output(dtype),
         float_compute=True,
@@ -283,18 +421,15 @@ def plan_unsharp_mask(
     )
 
 
-def plan_sharpen(amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=None) -> Step:
-    """Plan :func:`sharpen`."""
+def _plan_sharpen(amount, neighbours, mode, cval, dtype) -> dict:
     amount = check_real(amount, "amount")
     if neighbours not in (4, 8):
         raise InvalidArgumentError(f"neighbours: expected 4 or 8, got {neighbours!r}")
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
-    return Step(
-        "sharpen",
-        "filters",
-        {"amount": amount, "neighbours": neighbours, "mode": mode, "cval": cval},
-        (1, 1),
+    return dict(
+        params={"amount": amount, "neighbours": neighbours, "mode": mode, "cval": cval},
+        halo=(1, 1),
         request={"amount": amount, "neighbours": neighbours, "mode": mode},
         out_dtype=_float_output(dtype),
         float_compute=True,
@@ -311,57 +446,51 @@ def _bind_mask(mask):
     if mask.dtype != np.bool_:
         raise InvalidArgumentError(f"mask: expected dtype bool, got {mask.dtype}")
 
-    def bind(batch, params):
+    def bind(batch, params, module):
         n, h, w = batch.shape
         if mask.shape not in ((h, w), (n, h, w)):
             raise InvalidArgumentError(
                 f"mask: expected shape {(h, w)} or {(n, h, w)} to match the image, got {tuple(mask.shape)}"
             )
-        if is_cupy_array(mask) != is_cupy_array(batch):
-            raise InvalidArgumentError("mask: must live where the image lives (both NumPy or both CuPy)")
+        if is_cupy_array(mask) and isinstance(batch, np.ndarray):
+            raise InvalidArgumentError("mask: a CuPy mask needs a CuPy image or backend='gpu' (or pass cupy.asnumpy(mask))")
         m = mask.reshape((-1, h, w))
         if not bool(m.reshape(m.shape[0], -1).any(axis=1).all()):
             raise InvalidArgumentError("mask: selects no pixel in at least one slice")
-        xp = _xp(batch)
-        return dict(params, mask=xp.ascontiguousarray(m.view(np.uint8)))
+        m = array_namespace(m).ascontiguousarray(m.view(np.uint8))
+        if not isinstance(batch, np.ndarray):  # a pipeline runs on the device: the mask goes there too
+            m = module.to_device(m)
+        return dict(params, mask=m)
 
     return bind
 
 
-def plan_equalize_hist(*, nbins=None, mask=None, dtype=np.float32) -> Step:
-    """Plan :func:`equalize_hist`."""
+def _plan_equalize_hist(nbins, mask, dtype) -> dict:
     if nbins is not None:
         check_int(nbins, "nbins", low=2, high=1 << 16)
-    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES)
-    if out is None:
-        raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
+    out = _fixed_output(dtype)
     bind_mask = _bind_mask(mask)
 
-    def bind(batch, params):
+    def bind(batch, params, module):
         params = dict(params, nbins=resolve_nbins(nbins, batch.dtype))
-        return bind_mask(batch, params) if bind_mask is not None else params
+        return bind_mask(batch, params, module) if bind_mask is not None else params
 
-    return Step(
-        "equalize_hist",
-        "histogram",
-        {"nbins": nbins, "mask": None},
-        None,
+    return dict(
+        params={"nbins": nbins, "mask": None},
+        halo=None,
         request={"nbins": nbins, "mask": None if mask is None else "<mask>", "dtype": out.name},
         out_dtype=lambda _in: out,
         bind=bind,
     )
 
 
-def plan_clahe(*, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dtype=np.float32) -> Step:
-    """Plan :func:`clahe`."""
+def _plan_clahe(clip_limit, tiles, nbins, value_range, dtype) -> dict:
     clip_limit, tiles, value_range = resolve_clahe(clip_limit, tiles, value_range)
     if nbins is not None:
         check_int(nbins, "nbins", low=2, high=1 << 16)
-    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES)
-    if out is None:
-        raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
+    out = _fixed_output(dtype)
 
-    def bind(batch, params):
+    def bind(batch, params, module):
         bins = resolve_nbins(nbins, batch.dtype)
         if bins == 0 and value_range is not None and math.floor(value_range[1]) < math.ceil(value_range[0]):
             raise InvalidArgumentError(
@@ -370,76 +499,35 @@ def plan_clahe(*, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dt
             )
         return dict(params, nbins=bins)
 
-    return Step(
-        "clahe",
-        "histogram",
-        {"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
-        None,
+    return dict(
+        params={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
+        halo=None,
         request={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
         out_dtype=lambda _in: out,
         bind=bind,
     )
 
 
-def plan_window(center=None, width=None, *, preset=None, dtype=np.float32) -> Step:
-    """Plan :func:`window`."""
+def _plan_window(center, width, preset, dtype) -> dict:
     center, width = resolve_window(center, width, preset)
-    out = check_output_dtype(dtype, EQUALIZE_OUTPUT_DTYPES)
-    if out is None:
-        raise InvalidArgumentError("dtype: expected float32, uint8 or uint16, got None")
-    return Step(
-        "window",
-        "intensity",
-        {"center": center, "width": width},
-        (0, 0),
+    out = _fixed_output(dtype)
+    return dict(
+        params={"center": center, "width": width},
+        halo=(0, 0),
         request={"center": center, "width": width, "dtype": out.name},
         out_dtype=lambda _in: out,
     )
 
 
-PLANNERS = {
-    "erode": lambda *a, **k: plan_morphology("erode", *a, **k),
-    "dilate": lambda *a, **k: plan_morphology("dilate", *a, **k),
-    "opening": lambda *a, **k: plan_morphology("opening", *a, **k),
-    "closing": lambda *a, **k: plan_morphology("closing", *a, **k),
-    "gaussian_blur": plan_gaussian_blur,
-    "lowpass": lambda *a, **k: plan_frequency("lowpass", *a, **k),
-    "highpass": lambda *a, **k: plan_frequency("highpass", *a, **k),
-    "unsharp_mask": plan_unsharp_mask,
-    "sharpen": plan_sharpen,
-    "equalize_hist": plan_equalize_hist,
-    "clahe": plan_clahe,
-    "window": plan_window,
-}
-"""Step name -> planner. Signatures are those of the public functions minus
-``image``, ``backend`` and ``out``."""
-
-ALIASES = {"gaussian": "gaussian_blur", "equalize": "equalize_hist", "unsharp": "unsharp_mask"}
-"""Short step names accepted by pipelines and the CLI."""
-
-
-def plan(name: str, *args, **kwargs) -> Step:
-    """Plan the step ``name`` (an op name or alias) with the op's parameters."""
-    from .errors import StepError
-
-    canonical = ALIASES.get(name, name)
-    if canonical not in PLANNERS:
-        raise StepError(f"unknown operation {name!r}; known: {', '.join(list(PLANNERS) + list(ALIASES))}")
-    planner = PLANNERS[canonical]
-    for reserved in ("image", "backend", "out"):
-        if reserved in kwargs:
-            raise StepError(f"{canonical}: {reserved!r} is given to the pipeline run, not to a step")
-    try:
-        inspect.signature(_PUBLIC_SIGNATURES[canonical]).bind(None, *args, **kwargs)
-    except TypeError as exc:
-        raise StepError(f"{canonical}: {exc}") from None
-    return planner(*args, **kwargs)
-
-
 # ---------------------------------------------------------------------------
-# public functions
+# the operations
+
+_SAME = "same as input"
+_SAME_OR_FLOAT = "same as input (integers rounded); `dtype=np.float32` to promote"
+_UNIT = "float32 in [0, 1]; `dtype=np.uint8` / `np.uint16` for the full integer scale"
 
 
+@operation(_plan_one_pass, kernel=lambda backend: backend.morphology.erode)
 def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
     """Grey-scale erosion: the minimum over a flat footprint around each pixel.
 
@@ -477,9 +565,9 @@ def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval
     >>> int((fastct.erode(img, 3, backend="cpu") == -1000).sum())
     9
     """
-    return plan_morphology("erode", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
 
 
+@operation(_plan_one_pass, kernel=lambda backend: backend.morphology.dilate)
 def dilate(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
     """Grey-scale dilation: the maximum over the (reflected) flat footprint.
 
@@ -494,9 +582,9 @@ def dilate(image, size=3, *, footprint=None, shape="square", mode="nearest", cva
     >>> int(fastct.dilate(img, (1, 3), backend="cpu").sum())
     600
     """
-    return plan_morphology("dilate", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
 
 
+@operation(_plan_two_passes, kernel=lambda backend: backend.morphology.opening)
 def opening(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
     """Opening: erosion then dilation; removes bright details smaller than the footprint.
 
@@ -509,9 +597,9 @@ def opening(image, size=3, *, footprint=None, shape="square", mode="nearest", cv
     >>> int(fastct.opening(img, 3, backend="cpu").max())
     0
     """
-    return plan_morphology("opening", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
 
 
+@operation(_plan_two_passes, kernel=lambda backend: backend.morphology.closing)
 def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
     """Closing: dilation then erosion; fills dark details smaller than the footprint.
 
@@ -524,9 +612,10 @@ def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cv
     >>> int(fastct.closing(img, 3, backend="cpu").min())
     40
     """
-    return plan_morphology("closing", size, footprint=footprint, shape=shape, mode=mode, cval=cval)(image, backend, out)
 
 
+@operation(_plan_gaussian_blur, kernel=lambda backend: backend.filters.gaussian_blur, aliases=("gaussian",),
+           output=_SAME_OR_FLOAT)
 def gaussian_blur(
     image, sigma=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None,
     backend="auto", out=None,
@@ -584,11 +673,9 @@ def gaussian_blur(
     >>> fastct.gaussian_blur(img, 0, ksize=5, backend="cpu")[2]  # OpenCV's 5x5 rule
     array([ 4, 15, 23, 15,  4], dtype=uint8)
     """
-    step = plan_gaussian_blur(sigma, ksize=ksize, truncate=truncate, method=method, mode=mode, cval=cval,
-                              dtype=dtype)
-    return step(image, backend, out)
 
 
+@operation(_plan_frequency, kernel=lambda backend: backend.frequency.lowpass, output=_SAME_OR_FLOAT)
 def lowpass(
     image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, backend="auto",
     out=None,
@@ -632,10 +719,9 @@ def lowpass(
     >>> bool(np.allclose(fastct.lowpass(img, 0.1, backend="cpu"), 100.0))  # DC passes
     True
     """
-    step = plan_frequency("lowpass", cutoff, kind=kind, order=order, pad=pad, mode=mode, cval=cval, dtype=dtype)
-    return step(image, backend, out)
 
 
+@operation(_plan_frequency, kernel=lambda backend: backend.frequency.highpass, output=_SAME_OR_FLOAT)
 def highpass(
     image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, backend="auto",
     out=None,
@@ -653,10 +739,10 @@ def highpass(
     >>> float(np.abs(fastct.highpass(img, 0.1, backend="cpu")).max()) < 1e-3  # DC removed
     True
     """
-    step = plan_frequency("highpass", cutoff, kind=kind, order=order, pad=pad, mode=mode, cval=cval, dtype=dtype)
-    return step(image, backend, out)
 
 
+@operation(_plan_unsharp_mask, kernel=lambda backend: backend.filters.unsharp_mask, aliases=("unsharp",),
+           output=_SAME_OR_FLOAT)
 def unsharp_mask(
     image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0,
     dtype=None, backend="auto", out=None,
@@ -682,11 +768,9 @@ def unsharp_mask(
     >>> fastct.unsharp_mask(img, 1.0, 1.0, backend="cpu")[2]
     array([ -6, -30, 130, 106, 100], dtype=int16)
     """
-    step = plan_unsharp_mask(sigma, amount, ksize=ksize, truncate=truncate, method=method, mode=mode, cval=cval,
-                             dtype=dtype)
-    return step(image, backend, out)
 
 
+@operation(_plan_sharpen, kernel=lambda backend: backend.filters.sharpen, output=_SAME_OR_FLOAT)
 def sharpen(image, amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=None, backend="auto", out=None):
     """Laplacian sharpening: ``image + amount * (k * image - sum of k neighbours)``.
 
@@ -710,10 +794,10 @@ def sharpen(image, amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=
     >>> fastct.sharpen(img, backend="cpu")[1]
     array([  0, -10,  20,  10,  10], dtype=int16)
     """
-    step = plan_sharpen(amount, neighbours=neighbours, mode=mode, cval=cval, dtype=dtype)
-    return step(image, backend, out)
 
 
+@operation(_plan_equalize_hist, kernel=lambda backend: backend.histogram.equalize_hist, aliases=("equalize",),
+           output=_UNIT)
 def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, backend="auto", out=None):
     """Global histogram equalisation of each slice.
 
@@ -748,9 +832,9 @@ def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, backend="au
     array([[0. , 0. ],
            [0.5, 1. ]], dtype=float32)
     """
-    return plan_equalize_hist(nbins=nbins, mask=mask, dtype=dtype)(image, backend, out)
 
 
+@operation(_plan_clahe, kernel=lambda backend: backend.histogram.clahe, output=_UNIT)
 def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dtype=np.float32, backend="auto",
           out=None):
     """Contrast-limited adaptive histogram equalisation (CLAHE) of each slice.
@@ -783,10 +867,9 @@ def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, 
     >>> res.dtype, bool(0.0 <= res.min() and res.max() <= 1.0)
     (dtype('float32'), True)
     """
-    step = plan_clahe(clip_limit=clip_limit, tiles=tiles, nbins=nbins, value_range=value_range, dtype=dtype)
-    return step(image, backend, out)
 
 
+@operation(_plan_window, kernel=lambda backend: backend.intensity.window, output=_UNIT)
 def window(image, center=None, width=None, *, preset=None, dtype=np.float32, backend="auto", out=None):
     """CT windowing: map a Hounsfield-unit window to [0, 1] (or the uint8/uint16 scale).
 
@@ -811,7 +894,10 @@ def window(image, center=None, width=None, *, preset=None, dtype=np.float32, bac
     >>> fastct.window(hu, preset="brain", dtype=np.uint8, backend="cpu")
     array([[  0, 129, 255]], dtype=uint8)
     """
-    return plan_window(center, width, preset=preset, dtype=dtype)(image, backend, out)
+
+
+# ---------------------------------------------------------------------------
+# not a step: (N, H, W, C) in, (N, H, W) out
 
 
 def to_gray(image, *, channel_order="rgb", backend="auto", out=None):
@@ -854,7 +940,7 @@ def to_gray(image, *, channel_order="rgb", backend="auto", out=None):
     user_shape = image.shape[:-1]
     out = check_out(out, user_shape, batch.dtype, like=image)
     module = backends.get(backend_name, image)
-    xp = _xp(batch)
+    xp = array_namespace(batch)
     target = out[None] if out is not None and squeeze else out
     if target is None:
         target = xp.empty(batch.shape[:-1], batch.dtype)
@@ -865,17 +951,16 @@ def to_gray(image, *, channel_order="rgb", backend="auto", out=None):
     return target[0] if squeeze else target
 
 
-_PUBLIC_SIGNATURES = {
-    "erode": erode,
-    "dilate": dilate,
-    "opening": opening,
-    "closing": closing,
-    "gaussian_blur": gaussian_blur,
-    "lowpass": lowpass,
-    "highpass": highpass,
-    "unsharp_mask": unsharp_mask,
-    "sharpen": sharpen,
-    "equalize_hist": equalize_hist,
-    "clahe": clahe,
-    "window": window,
-}
+__all__ = [
+    "ALIASES",
+    "OPERATIONS",
+    "Operation",
+    "Step",
+    "lookup",
+    "operation",
+    "operations_table",
+    "plan",
+    "step_names",
+    "to_gray",
+    *OPERATIONS,
+]

@@ -18,18 +18,17 @@ sigma 0 with a 5x5 kernel); ``key=value`` sets keyword parameters
 from __future__ import annotations
 
 import difflib
-import inspect
 import time
 
 import numpy as np
 
 from . import backends
-from ._shared.arrays import is_dask_array
+from ._shared.arrays import is_dask_array, shares_memory
 from ._shared.fusion import chain_ok, equalize_fusable, stages_for_step
 from ._shared.histogram import output_maxval
 from ._shared.validation import as_batch, check_out, compute_dtype
 from .errors import FastCTError, InvalidArgumentError, StepError
-from .ops import _PUBLIC_SIGNATURES, ALIASES, PLANNERS, Step, _shares_memory, plan
+from .ops import RUN_ARGUMENTS, Step, lookup, step_names
 
 __all__ = ["DEFAULT_STEPS", "Pipeline", "parse_steps", "process"]
 
@@ -156,36 +155,25 @@ def parse_steps(steps) -> list[tuple[str, list, dict]]:
     return [entry for entry, _ in _parse_entries(steps)]
 
 
-def _step_parameters(canonical: str) -> list[str]:
-    """Parameter names a step of op ``canonical`` accepts (the public function's, minus image/backend/out)."""
-    sig = inspect.signature(_PUBLIC_SIGNATURES[canonical])
-    return [p for p in sig.parameters if p not in _RESERVED]
-
-
-_RESERVED = ("image", "backend", "out")
-
-
 def _plan_one(entry, index: int, label: str) -> Step:
     if isinstance(entry, Step):
         return entry
     name, args, kwargs = entry
     where = f"steps: step {index} {label!r}"
-    known = list(PLANNERS) + list(ALIASES)
-    canonical = ALIASES.get(name, name)
-    if canonical not in PLANNERS:
-        close = difflib.get_close_matches(name, known, n=1)
+    try:
+        op = lookup(name)
+    except StepError:
+        close = difflib.get_close_matches(name, step_names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise StepError(f"{where}: unknown operation {name!r}{hint}; known: {', '.join(known)}")
-    accepted = _step_parameters(canonical)
+        raise StepError(f"{where}: unknown operation {name!r}{hint}; known: {', '.join(step_names())}") from None
+    accepted = op.parameters
     for key in kwargs:
-        if key not in accepted and key not in _RESERVED:
+        if key not in accepted and key not in RUN_ARGUMENTS:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise StepError(
-                f"{where}: {canonical} has no parameter {key!r}{hint}; it takes {', '.join(accepted)}"
-            )
+            raise StepError(f"{where}: {op.name} has no parameter {key!r}{hint}; it takes {', '.join(accepted)}")
     try:
-        return plan(name, *args, **kwargs)
+        return op.plan(*args, **kwargs)
     except FastCTError as exc:
         raise StepError(f"{where}: {exc}") from None
 
@@ -314,23 +302,27 @@ class Pipeline:
         out = check_out(out, user_shape, self.output_dtype(data.dtype), like=batch)
         # The last segment writes straight into `out`, unless `out` is the
         # input (or overlaps it): then the result is computed aside and copied.
-        target = None if out is None or _shares_memory(out, batch) else (out[None] if squeeze else out)
+        target = None if out is None or shares_memory(out, batch) else (out[None] if squeeze else out)
         module = backends.get(name, batch)
-        sync = getattr(module, "synchronize", None)
-        segments = self._segments(data.dtype, module)
-        for k, (label, run) in enumerate(segments):
-            start = time.perf_counter()
-            if data.dtype == np.float64 and not run.keep_float64:
-                data = data.astype(compute_dtype(data.dtype))
-            data = run(data, target if k == len(segments) - 1 else None)
-            if timings is not None:
-                if sync is not None:
-                    sync()
-                timings.append((label, time.perf_counter() - start))
-        result = data[0] if squeeze else data
+        totals: dict = {}  # label -> seconds (a chunked device run calls each segment once per chunk)
+        runners = [_Prepared(label, run, module, totals if timings is not None else None)
+                   for label, run in self._segments(data.dtype, module)]
+        chain_on_device = getattr(module, "run_segments", None)
+        if chain_on_device is not None:
+            # A device backend chains every segment on the device: a NumPy batch is
+            # uploaded once and the result downloaded once, whatever the segments.
+            result = chain_on_device(data, runners, self.output_dtype(data.dtype), out=target)
+        else:
+            result = data
+            for k, run in enumerate(runners):
+                result = run(result, target if k == len(runners) - 1 else None)
+        if timings is not None:
+            timings.extend(totals.items())
+        if squeeze:
+            result = result[0]
         if out is None:
             return result
-        if target is None or not segments:  # the result was not written into out
+        if target is None:  # the result was computed aside (out overlaps the input)
             out[...] = result
         return out
 
@@ -364,9 +356,9 @@ class Pipeline:
                     eq = steps[j]
                     out_dtype = eq.output_dtype(step_dtype)
                     j += 1
-                    runner = _FusedRun(fused.run_chain_equalize, chain, out_dtype, eq)
+                    runner = _FusedRun(module, fused.run_chain_equalize, chain, out_dtype, eq)
                 else:
-                    runner = _FusedRun(fused.run_chain, chain, step_dtype, None)
+                    runner = _FusedRun(module, fused.run_chain, chain, step_dtype, None)
                 segments.append(("+".join(names), runner))
                 dtype = runner.out_dtype
                 i = j
@@ -419,6 +411,26 @@ def _format(value) -> str:
     return str(value)
 
 
+class _Prepared:
+    """A segment as the run calls it: float64 converted where the segment computes in
+    float32, and its time added to ``totals`` (synchronised on the device) when timed."""
+
+    def __init__(self, label, run, module, totals):
+        self.label, self.run, self.totals = label, run, totals
+        self.sync = getattr(module, "synchronize", None)
+
+    def __call__(self, data, out=None):
+        start = time.perf_counter()
+        if data.dtype == np.float64 and not self.run.keep_float64:
+            data = data.astype(compute_dtype(data.dtype))
+        data = self.run(data, out)
+        if self.totals is not None:
+            if self.sync is not None:
+                self.sync()
+            self.totals[self.label] = self.totals.get(self.label, 0.0) + time.perf_counter() - start
+        return data
+
+
 class _StepRun:
     """Runs one planned step on a validated batch."""
 
@@ -435,14 +447,13 @@ class _FusedRun:
 
     keep_float64 = False
 
-    def __init__(self, kernel, stages, out_dtype, equalize_step):
-        self.kernel, self.stages, self.equalize = kernel, stages, equalize_step
+    def __init__(self, module, kernel, stages, out_dtype, equalize_step):
+        self.module, self.kernel, self.stages, self.equalize = module, kernel, stages, equalize_step
         self.out_dtype = np.dtype(out_dtype)
 
     def __call__(self, data, out=None):
         if out is None:
-            xp = np if isinstance(data, np.ndarray) else __import__("cupy")
-            out = xp.empty(data.shape, self.out_dtype)
+            out = self.module.empty(data.shape, self.out_dtype, like=data)
         if data.shape[0] == 0:
             return out
         if self.equalize is None:

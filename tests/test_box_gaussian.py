@@ -20,7 +20,7 @@ from fastct._shared.borders import border_index_map
 from fastct._shared.fusion import stages_for_step
 from fastct.cpu import filters as cpu_filters
 from fastct.datasets import chest_phantom
-from fastct.ops import plan_gaussian_blur, plan_unsharp_mask
+from fastct.ops import plan
 
 DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 CVALS = {np.uint8: 100, np.uint16: 30000, np.int16: -500, np.float32: 0.25}
@@ -220,26 +220,26 @@ def test_float_accuracy_on_noise(rng):
 def test_auto_keeps_small_kernels_exact_and_switches_wide_ones(rng):
     img = random_image(rng, (2, 40, 40), np.int16)
     for sigma in (1.1, 3.0, 3.75):
-        assert plan_gaussian_blur(sigma).params["boxes"] is None
+        assert plan("gaussian_blur", sigma).params["boxes"] is None
         np.testing.assert_array_equal(fastct.gaussian_blur(img, sigma, backend="cpu"),
                                       fastct.gaussian_blur(img, sigma, method="exact", backend="cpu"))
-    assert plan_gaussian_blur(3.9).params["boxes"] == (box.box_widths(3.9),) * 2
+    assert plan("gaussian_blur", 3.9).params["boxes"] == (box.box_widths(3.9),) * 2
     np.testing.assert_array_equal(fastct.gaussian_blur(img, 8, backend="cpu"),
                                   fastct.gaussian_blur(img, 8, method="box", backend="cpu"))
     # an explicit kernel size is honoured exactly
-    assert plan_gaussian_blur(8, ksize=65).params["boxes"] is None
+    assert plan("gaussian_blur", 8, ksize=65).params["boxes"] is None
     # one wide axis switches both
-    assert plan_gaussian_blur((0.0, 9.0)).params["boxes"] == ((1,), box.box_widths(9.0))
+    assert plan("gaussian_blur", (0.0, 9.0)).params["boxes"] == ((1,), box.box_widths(9.0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_unsharp_mask_blurs_with_the_same_method(rng, dtype):
     # unsharp_mask = image + amount * (image - blur), the blur chosen as gaussian_blur chooses it
     img = random_image(rng, (3, 40, 52), dtype)
-    assert plan_unsharp_mask(8, 1.5).params["boxes"] == (box.box_widths(8.0),) * 2
-    assert plan_unsharp_mask(8, 1.5, method="exact").params["boxes"] is None
-    assert plan_unsharp_mask(2, 1.5).params["boxes"] is None
-    assert plan_unsharp_mask(8, 1.5).halo == plan_gaussian_blur(8).halo
+    assert plan("unsharp_mask", 8, 1.5).params["boxes"] == (box.box_widths(8.0),) * 2
+    assert plan("unsharp_mask", 8, 1.5, method="exact").params["boxes"] is None
+    assert plan("unsharp_mask", 2, 1.5).params["boxes"] is None
+    assert plan("unsharp_mask", 8, 1.5).halo == plan("gaussian_blur", 8).halo
     for method in ("auto", "box", "exact"):
         got = fastct.unsharp_mask(img, 8, 1.5, method=method, mode="reflect", backend="cpu")
         blurred = fastct.gaussian_blur(img, 8, method=method, mode="reflect", backend="cpu")
@@ -256,18 +256,18 @@ def test_unsharp_mask_blurs_with_the_same_method(rng, dtype):
 
 def test_method_errors_name_the_argument():
     with pytest.raises(FastCTError, match="method"):
-        plan_gaussian_blur(8, method="iir")
+        plan("gaussian_blur", 8, method="iir")
     with pytest.raises(FastCTError, match="method"):
         fastct.unsharp_mask(np.zeros((8, 8), np.int16), 8, method="iir")
     with pytest.raises(FastCTError, match="method"):
-        plan_gaussian_blur(8, ksize=9, method="box")
+        plan("gaussian_blur", 8, ksize=9, method="box")
     with pytest.raises(FastCTError, match="sigma"):
-        plan_gaussian_blur(150, method="box")
-    assert plan_gaussian_blur(150).params["boxes"] is None  # auto: too wide for the cascade, exact
+        plan("gaussian_blur", 150, method="box")
+    assert plan("gaussian_blur", 150).params["boxes"] is None  # auto: too wide for the cascade, exact
 
 
 def test_halo_is_the_cascade_radius():
-    step = plan_gaussian_blur(8)
+    step = plan("gaussian_blur", 8)
     assert step.halo == (box.radius(box.box_widths(8.0)),) * 2
     assert stages_for_step(step, np.dtype(np.int16)) is None  # never fused into a stencil chain
 

@@ -320,10 +320,10 @@ def _call_on_device(env, name, image, **kwargs):
     if env.kind == "cuda":
         return getattr(fastct, name)(dev, backend="gpu", **kwargs)
     # The emulator's device arrays are not CuPy arrays, so go through the twin directly.
-    step = ops.PLANNERS[name](**kwargs)
+    step = ops.plan(name, **kwargs)
     out = env.runtime.xp.empty(dev.shape, step.output_dtype(dev.dtype))
-    params = step.bind(dev, step.params) if step.bind is not None else step.params
-    getattr(getattr(fastct.gpu, step.module), step.name)(dev, out, **params)
+    params = step.bind(dev, step.params, fastct.gpu) if step.bind is not None else step.params
+    step.kernel(fastct.gpu)(dev, out, **params)
     return out
 
 
@@ -365,6 +365,27 @@ def test_numpy_in_is_one_upload_and_one_download(gpu, rng):
         check(call("cpu"), call("gpu"), exact=True)
         kinds = [k for k, _ in log[start:]]
         assert kinds == ["upload", "download"], kinds
+
+
+@pytest.mark.parametrize("steps,fuse,segments", [
+    ("erode:3,clahe", True, 2),                                    # a stencil, then a whole-slice step
+    (None, False, 4),                                              # the default pipeline, one segment per step
+    ("erode:3,dilate:3,gaussian:1.0,sharpen,window:lung", True, 3),  # fused chain, stencil, elementwise
+    ("opening:3:shape=disk,sharpen,equalize", True, 3),            # unfusable stencils and a histogram
+])
+def test_pipeline_of_many_segments_is_one_upload_and_one_download(gpu, rng, steps, fuse, segments):
+    if gpu.kind != "emulator":
+        pytest.skip("transfers are counted by the emulator")
+    img = random_image(rng, (3, 17, 23), np.int16)
+    pipe = fastct.Pipeline(steps, fuse=fuse)
+    _, timings = pipe.run_timed(img, backend="gpu")
+    assert len(timings) == segments  # the pipeline really runs as several segments
+    start = len(gpu.runtime.transfers)
+    got = pipe(img, backend="gpu")
+    kinds = [k for k, _ in gpu.runtime.transfers[start:]]
+    assert kinds == ["upload", "download"], kinds
+    expected = pipe(img, backend="cpu")
+    check(expected, got, exact=True, what=str(steps))
 
 
 @pytest.mark.parametrize("cap_slices", [1, 2, 3])

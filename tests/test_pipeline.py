@@ -10,7 +10,7 @@ from conftest import on_backend, random_image, to_numpy
 import fastct
 from fastct import FastCTError, backends
 from fastct.datasets import chest_phantom
-from fastct.ops import ALIASES, plan_morphology
+from fastct.ops import ALIASES, plan
 
 # ---------------------------------------------------------------------------
 # parse_steps: the grammar
@@ -83,7 +83,7 @@ def test_parse_steps_pairs():
 
 
 def test_parse_steps_passes_planned_steps_through():
-    step = plan_morphology("erode", 5)
+    step = plan("erode", 5)
     assert fastct.parse_steps([step, "dilate"]) == [step, ("dilate", [], {})]
     assert fastct.parse_steps(step) == [step]
     pipe = fastct.Pipeline([step, ("dilate", 5)])

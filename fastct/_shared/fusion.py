@@ -67,18 +67,30 @@ def stages_for_step(step, dtype) -> list[ChainStage] | None:
     """
     params = step.params
     mode = params.get("mode")
-    if step.module == "morphology":
+    if step.name in _MORPHOLOGY_KINDS:
         fp = params["footprint"]
         if not is_rectangle(fp):
             return None
         kh, kw = fp.shape
-        erode = ChainStage(STAGE_MIN, kh, kw, None, None, mode, params["cval"])
-        dilate = ChainStage(STAGE_MAX, kh, kw, None, None, mode, params["cval"])
-        return {"erode": [erode], "dilate": [dilate], "opening": [erode, dilate], "closing": [dilate, erode]}[step.name]
+        return morphology_stages(_MORPHOLOGY_KINDS[step.name], kh, kw, mode, params["cval"])
     if step.name == "gaussian_blur" and params.get("boxes") is None and step.output_dtype(dtype) == np.dtype(dtype):
         return [ChainStage(STAGE_LINEAR, len(params["taps_y"]), len(params["taps_x"]), params["taps_y"],
                            params["taps_x"], mode, params["cval"])]
     return None
+
+
+#: The running min/max stages of each morphology op, in order.
+_MORPHOLOGY_KINDS = {
+    "erode": (STAGE_MIN,),
+    "dilate": (STAGE_MAX,),
+    "opening": (STAGE_MIN, STAGE_MAX),
+    "closing": (STAGE_MAX, STAGE_MIN),
+}
+
+
+def morphology_stages(kinds, kh: int, kw: int, mode: str, cval) -> list[ChainStage]:
+    """Chain stages of a rectangular ``kh`` x ``kw`` morphology: one per running min/max in ``kinds``."""
+    return [ChainStage(kind, kh, kw, None, None, mode, cval) for kind in kinds]
 
 
 def chain_ok(stages: list[ChainStage]) -> bool:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidDTypeError, NonFiniteError
-from .arrays import is_array, is_cupy_array
+from .arrays import array_namespace, is_array, is_cupy_array
 
 #: Border modes of every stencil op (scipy.ndimage names).
 BORDER_MODES = ("nearest", "reflect", "mirror", "constant", "wrap")
@@ -101,7 +101,7 @@ def as_batch(image, name: str = "image", *, keep_float64: bool = False, check_fi
                 f"{name}: dtype {image.dtype} with values in [{lo}, {hi}] does not fit {target}; "
                 f"convert to float32 explicitly (image.astype(np.float32))"
             )
-    xp = _namespace(image)
+    xp = array_namespace(image)
     squeeze = image.ndim == 2
     batch = image[None] if squeeze else image
     source = batch
@@ -115,14 +115,6 @@ def as_batch(image, name: str = "image", *, keep_float64: bool = False, check_fi
             )
         raise NonFiniteError(f"{name}: contains NaN or infinite values; replace them first (e.g. np.nan_to_num)")
     return batch, squeeze
-
-
-def _namespace(array):
-    if is_cupy_array(array):
-        import cupy  # only reached when the caller already holds a CuPy array
-
-        return cupy
-    return np
 
 
 def _all_finite(xp, batch) -> bool:

@@ -12,7 +12,16 @@ _configure_cache()
 
 from . import features, filters, frequency, fused, histogram, intensity, morphology  # noqa: E402
 
-__all__ = ["features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info"]
+__all__ = [
+    "empty", "features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info",
+]
+
+
+def empty(shape, dtype, like=None):
+    """An uninitialised NumPy array (the CPU backend's results live in host memory)."""
+    import numpy as np
+
+    return np.empty(shape, dtype)
 
 
 def runtime_info() -> dict:

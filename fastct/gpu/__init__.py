@@ -1,9 +1,13 @@
 """Backend ``"gpu"``: CuPy kernels (twin of :mod:`fastct.cpu`).
 
-This is the only package allowed to import cupy (or cuML). Importing it does
-no CUDA work; :func:`probe` runs once, on first use, through
-:mod:`fastct.backends`, and the CUDA kernels (``kernels/*.cu``) compile with
-NVRTC the first time an op needs them (CuPy caches the binaries on disk).
+The GPU's kernels, streams, transfers and cuML live here, and only here.
+Other modules import cupy lazily and only for arrays the caller already
+holds on the GPU (to pick the array namespace, e.g. in :mod:`fastct._shared`
+and :mod:`fastct.ml`) or when ``fastct bench`` times the GPU; nothing imports
+it at ``import fastct``. Importing this package does no CUDA work either:
+:func:`probe` runs once, on first use, through :mod:`fastct.backends`, and
+the CUDA kernels (``kernels/*.cu``) compile with NVRTC the first time an op
+needs them (CuPy caches the binaries on disk).
 
 Every operation of the CPU backend has its GPU twin here, with the same
 signature and semantics: integer inputs give the CPU backend's bits (the
@@ -13,9 +17,10 @@ downloaded once (in chunks through two CUDA streams when it exceeds the
 device's free memory); a CuPy batch stays on the device. See
 :mod:`._transfer`, :mod:`._runtime`, :mod:`._geometry`.
 
-Without a GPU, the same twins and ``.cu`` kernels run on the CPU under
-:mod:`._emulator` (tests compare them with the CPU backend bit for bit), and
-a CuPy stand-in in ``_emulator/.standin`` lets the CuPy-facing code run too.
+Without a GPU, the tests run the same twins and ``.cu`` kernels on the CPU
+under a CUDA emulator (``tests/gpu_emulator``, compared with the CPU backend
+bit for bit), and the CuPy-facing code through a CuPy stand-in
+(``tests/gpu_standin``); neither is part of the installed package.
 
 ``READY`` stays False until a run on a real GPU has verified the kernels
 (``ci/gpu.sh``): until then ``backend="auto"`` keeps using the CPU, while an
@@ -36,6 +41,7 @@ READY = _os.environ.get("FASTCT_GPU_READY") == "1"
 
 __all__ = [
     "READY",
+    "empty",
     "features",
     "filters",
     "frequency",
@@ -82,14 +88,26 @@ def runtime_info() -> dict:
     return probe()
 
 
-def run_segments(batch, runners, out_dtype):
+def run_segments(batch, runners, out_dtype, out=None):
     """Run device callables (pipeline segments) in turn: one upload, one download for NumPy.
 
+    :meth:`fastct.Pipeline.run` calls this for every pipeline on this backend.
     See :func:`fastct.gpu._transfer.run_segments`.
     """
     from . import _transfer
 
-    return _transfer.run_segments(batch, runners, out_dtype)
+    return _transfer.run_segments(batch, runners, out_dtype, out=out)
+
+
+def empty(shape, dtype, like):
+    """An uninitialised array where ``like`` lives: on the device for a device array, else in NumPy."""
+    import numpy as np
+
+    if isinstance(like, np.ndarray):  # a NumPy batch: the twin itself moves it to the device and back
+        return np.empty(shape, dtype)
+    from . import _runtime
+
+    return _runtime.get().xp.empty(shape, dtype)
 
 
 def synchronize() -> None:

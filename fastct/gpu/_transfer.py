@@ -107,8 +107,8 @@ def _run_streamed(rt, batch, out, compute, aux, chunk: int) -> None:
         collect(i)
 
 
-def run_segments(batch, runners, out_dtype, scratch_factor: int = 6):
-    """Run device callables one after another on ``batch``; return the result.
+def run_segments(batch, runners, out_dtype, scratch_factor: int = 6, out=None):
+    """Run device callables one after another on ``batch``; return the result (``out`` if given).
 
     For pipelines of several segments: a NumPy batch is uploaded once and
     the last result downloaded once (in chunks of whole slices, through two
@@ -125,7 +125,8 @@ def run_segments(batch, runners, out_dtype, scratch_factor: int = 6):
             data = run(data)
         dst[...] = data
 
-    out = (rt.xp if rt.is_device(batch) else _np()).empty(batch.shape, out_dtype)
+    if out is None:
+        out = (rt.xp if rt.is_device(batch) else _np()).empty(batch.shape, out_dtype)
     if batch.shape[0] == 0:
         return out
     per_slice = max(batch[0].nbytes, out[0].nbytes, batch[0].size * 8)
