@@ -9,10 +9,11 @@ import sys
 import pytest
 
 from fastct import backends, cli
-from fastct.bench import registry
-from fastct.bench import targets as tg
+from fastct.bench import command, registry
 
 TINY = ["--quick", "--batch", "1x32x32,2x32x32", "--repeat", "1"]
+#: The speed targets of this checkout (benchmarks/targets.py), as `fastct bench` loads them.
+tg = command.load_targets()
 
 
 def _bench(tmp_path, *args):
@@ -115,6 +116,35 @@ def test_registry_covers_every_op_with_fastct_floor_and_peers():
 
 # ---------------------------------------------------------------------------
 # targets section
+
+
+def test_targets_come_from_the_checkout_and_pass_their_examples():
+    import doctest
+
+    assert tg is not None, f"no {command.checkout_targets()}"
+    assert command.checkout_targets() == command.checkout_targets().parents[1] / "benchmarks" / "targets.py"
+    assert command.load_targets(command.checkout_targets()) is tg  # loaded once per file
+    result = doctest.testmod(tg, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_installed_without_targets_says_not_checked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(command, "checkout_targets", lambda: tmp_path / "benchmarks" / "targets.py")
+    code, out = _bench(tmp_path, "--ops", "erode", "--dtypes", "int16", "--no-startup", "--no-memory")
+    text = capsys.readouterr().out
+    assert code == 0, text
+    report = json.loads(out.read_text())
+    assert report["targets"] is None and report["targets_file"] is None
+    assert "targets: not checked" in text and "--targets FILE" in text
+
+
+def test_targets_option(tmp_path, capsys):
+    assert cli.main(["bench", *TINY, "--targets", str(tmp_path / "none.py"), "--out", str(tmp_path / "r.json")]) == 2
+    assert "--targets" in capsys.readouterr().err
+    code, out = _bench(tmp_path, "--ops", "erode", "--dtypes", "int16", "--no-startup", "--no-memory",
+                       "--targets", str(command.checkout_targets()))
+    assert code == 0
+    assert json.loads(out.read_text())["targets_file"] == str(command.checkout_targets())
 
 EXPECTED_TARGET_IDS = {
     "pipeline_vs_opencv_chain", "pipeline_vs_copy",

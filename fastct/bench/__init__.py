@@ -10,10 +10,10 @@
     Summary, table, JSON and PNG chart.
 :mod:`~fastct.bench.process_stats`
     Import and first-call time, peak memory, each in a fresh process.
-:mod:`~fastct.bench.targets`
-    The performance issue's CPU targets, met or not, from one run's numbers.
 :mod:`~fastct.bench.command`
-    The ``fastct bench`` subcommand.
+    The ``fastct bench`` subcommand; it checks the run against the speed
+    targets of ``benchmarks/targets.py`` where fastct runs from a source
+    checkout (the targets are not part of the installed package).
 
 Peer libraries are imported only when a benchmark runs; a missing one is
 reported as absent. ``benchmarks/test_bench_ops.py`` builds its

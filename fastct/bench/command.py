@@ -9,11 +9,19 @@ fastct candidate failed, 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+import threading
 import time
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Where a source checkout keeps the speed targets, relative to its root. They
+#: are the benchmarks' business, so they are not installed with fastct.
+TARGETS_FILE = Path("benchmarks") / "targets.py"
+_targets_lock = threading.Lock()
+_targets_loaded: dict = {}
 
 _EPILOG = """\
 examples:
@@ -34,8 +42,71 @@ is reported as absent. Also measured, each in a fresh process: import and
 first-call time with a warm kernel cache, and peak memory per op.
 Last, the performance issue's CPU targets, each checked against this run's own
 numbers at 64x512x512: met, not met, or not measured (a candidate it needs is
-not in the run, e.g. with --ops, --dtypes, --batch or --quick).
+not in the run, e.g. with --ops, --dtypes, --batch or --quick). The targets
+live in benchmarks/targets.py of fastct's source checkout (or --targets FILE);
+an installed fastct without one reports them as not checked.
 """
+
+
+def checkout_targets() -> Path:
+    """The targets file of the source checkout this fastct is imported from (it may not exist).
+
+    Examples
+    --------
+    >>> checkout_targets().name
+    'targets.py'
+    """
+    return Path(__file__).resolve().parents[2] / TARGETS_FILE
+
+
+def load_targets(path=None):
+    """The speed targets module (``benchmarks/targets.py``), or None where there is none.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A targets file (``fastct bench --targets``). Default: the one of the
+        source checkout fastct runs from (:func:`checkout_targets`); an
+        installed fastct has none, and then None is returned.
+
+    Returns
+    -------
+    module or None
+        With ``evaluate``, ``format_targets``, ``TARGETS`` ... (loaded once
+        per file).
+
+    Raises
+    ------
+    fastct.errors.InvalidArgumentError
+        ``path`` was given and is not a file.
+
+    Examples
+    --------
+    >>> tg = load_targets()
+    >>> tg is None or tg.by_id()["pipeline_vs_copy"].limit == 3.0
+    True
+    """
+    from ..errors import InvalidArgumentError
+
+    file = checkout_targets() if path is None else Path(path)
+    if not file.is_file():
+        if path is None:
+            return None
+        raise InvalidArgumentError(f"--targets: expected a targets file (benchmarks/targets.py), got {str(path)!r}")
+    key = str(file.resolve())
+    with _targets_lock:
+        module = _targets_loaded.get(key)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(f"_fastct_bench_targets_{len(_targets_loaded)}", file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[spec.name]
+                raise
+            _targets_loaded[key] = module
+    return module
 
 
 def _csv(choices, what):
@@ -120,6 +191,9 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats: a smoke run of seconds")
     p.add_argument("--no-startup", action="store_true", help="skip the import / first-call measurement")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--targets", type=Path, default=None, metavar="FILE",
+                   help=f"speed targets to check the run against (default {TARGETS_FILE} of the source checkout "
+                        "fastct runs from; without one they are not checked)")
     p.add_argument("-v", "--verbose", action="store_true", help="also print every candidate's result")
     p.set_defaults(func=cmd_bench)
 
@@ -194,13 +268,14 @@ def run_bench(args) -> tuple[dict, list, list]:
     >>> summary[0]["group"], report["settings"]["quick"]
     ('window', True)
     """
-    from . import process_stats, runner, targets
+    from . import process_stats, runner
     from . import report as rep
     from .machine import machine_info, source_state
     from .peers import VERSION_MODULES, library_names
     from .registry import OP_PARAMS, candidates
 
     t0 = time.perf_counter()
+    targets = load_targets(getattr(args, "targets", None))  # a bad --targets fails before any timing
     cands = candidates(args.ops, args.backends, args.dtypes, args.batch)
 
     live = sys.stderr.isatty()  # a one-line progress display, only on a terminal
@@ -265,21 +340,27 @@ def run_bench(args) -> tuple[dict, list, list]:
         "memory": extras.get("memory"),
         "results": [r.to_dict() for r in results],
         "targets": None,
+        "targets_file": targets.__file__ if targets else None,
         "wall_s": None,
     }
-    report["targets"] = targets.evaluate(report["results"], report["startup"], report["memory"])
+    if targets:
+        report["targets"] = targets.evaluate(report["results"], report["startup"], report["memory"])
     report["wall_s"] = time.perf_counter() - t0
     return report, results, summary
 
 
 def cmd_bench(args) -> int:
     """Entry point of ``fastct bench`` (after argument parsing)."""
+    from ..errors import InvalidArgumentError
     from . import report as rep
-    from .targets import format_targets
 
     error = resolve_settings(args)
     if error:
         return _usage(error)
+    try:
+        targets = load_targets(args.targets)
+    except InvalidArgumentError as exc:
+        return _usage(str(exc))
     out, name = args.out, args.machine
 
     print(f"fastct bench: {', '.join(args.backends)}; ops {','.join(args.ops)}; dtypes {','.join(args.dtypes)}; "
@@ -302,9 +383,13 @@ def cmd_bench(args) -> int:
         print(f"note: this virtual machine reports freed memory to its host (free page reporting, order {order}); "
               "calls that allocate their result may then stall on host page faults, so compare ratios across "
               "runs (benchmarks/README.md)")
-    text = format_targets(report["targets"], quick=args.quick)
-    if text:
-        print("\n" + text)
+    if targets:
+        text = targets.format_targets(report["targets"], quick=args.quick)
+        if text:
+            print("\n" + text)
+    else:
+        print(f"\ntargets: not checked: no {TARGETS_FILE} here (the speed targets live in fastct's source "
+              f"checkout, not in the installed package; pass --targets FILE to check them)")
     chart = rep.write_chart(summary, out.with_suffix(".png"),
                             title=f"fastct bench on {name} ({report['date'][:10]}): Mpx/s, higher is better")
     report["chart"] = chart.name if chart else None

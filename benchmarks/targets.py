@@ -1,5 +1,10 @@
 """The performance issue's CPU targets, checked against one ``fastct bench`` run.
 
+They belong to the benchmarks, not to the installed package: ``fastct bench``
+loads this file from the source checkout it runs from (or from
+``--targets FILE``) with :func:`fastct.bench.command.load_targets`, and
+prints "not checked" where there is none.
+
 Each :class:`Target` is a limit on a number the run measured: a time ratio
 of two candidates' medians in the same run (CPU backend, 64x512x512), a
 start-up time, or a peak-memory ratio. :func:`evaluate` reads the run's own
@@ -97,7 +102,7 @@ def _ratio(id_, description, limit, num, den) -> Target:
 
 
 def _build() -> tuple:
-    from .registry import GROUPS
+    from fastct.bench.registry import GROUPS
 
     out = [
         _ratio("pipeline_vs_opencv_chain", "default pipeline int16 / OpenCV classic 8-bit chain", 0.5,
