@@ -22,9 +22,9 @@ def test_truncated_dicom():
         fio.read(path)
 
 
-@pytest.mark.parametrize("name, kind", [("rtplan.dcm", "RTPLAN"), ("reportsi.dcm", "SR")])
+@pytest.mark.parametrize("name, kind", [("rtplan.dcm", "RT Plan Storage"), ("reportsi.dcm", "Basic Text SR Storage")])
 def test_dicom_without_pixel_data(name, kind):
-    with pytest.raises(NoPixelDataError, match=rf"{name}: {kind} without pixel data"):
+    with pytest.raises(NoPixelDataError, match=rf"{name}: {kind}: .*not an image to process"):
         fio.read(get_testdata_file(name))
 
 
@@ -42,7 +42,8 @@ def test_zero_byte_file(tmp_path):
 @pytest.mark.parametrize("name", ["noise.dcm", "noise.png", "noise.nii", "noise"])
 def test_random_bytes(tmp_path, name):
     (tmp_path / name).write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(FileFormatError, match=rf"{name}: not a file fastct can read"):
+    # no image signature, whatever the name: not an image (skipped by batch runs), never a crash
+    with pytest.raises(fio.NotAnImageError, match=rf"{name}: not an image file"):
         fio.read(tmp_path / name)
 
 

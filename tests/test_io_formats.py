@@ -114,7 +114,7 @@ def test_rgb_and_palette_dicom_become_grey():
 def test_multiframe_dicom_is_a_batch():
     batch, meta = fio.read(sample("SC_rgb_rle_2frame.dcm"))
     assert batch.shape == (2, 100, 100) and not meta.squeeze
-    dose, meta = fio.read(sample("rtdose.dcm"))
+    dose, meta = fio.read(sample("rtdose.dcm"), images_only=False)  # not an image to filter, read on request
     assert dose.shape == (15, 10, 10) and meta.extra["multiframe"]
 
 

@@ -79,11 +79,35 @@ def apply_rescale(stored: np.ndarray, slope, intercept) -> np.ndarray:
 
 
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
-    """Grey ``(..., H, W)`` from RGB(A) ``(..., H, W, C)`` with :func:`fastct.to_gray` on the CPU."""
-    from ..ops import to_gray
+    """Grey ``(..., H, W)`` from RGB(A) ``(..., H, W, C)``: the values of :func:`fastct.to_gray`.
+
+    Computed here in NumPy with the same rule (ITU-R BT.601 weights; OpenCV's
+    15-bit fixed point for integers, float32 products summed in R, G, B order
+    for floats), so that reading a colour file never compiles a kernel.
+
+    Examples
+    --------
+    >>> rgb_to_gray(np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8))
+    array([[ 76, 150,  29]], dtype=uint8)
+    """
+    from .._shared.intensity import BT601, BT601_FIXED, BT601_SHIFT
 
     rgb = native(rgb)
-    return to_gray(np.ascontiguousarray(rgb), backend="cpu")
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    if rgb.dtype.kind == "f":
+        wr, wg, wb = (np.float32(v) for v in BT601)
+        a = np.asarray(rgb, np.float32)
+        out = a[..., 0] * wr
+        out += a[..., 1] * wg
+        out += a[..., 2] * wb
+        return np.ascontiguousarray(out)
+    wr, wg, wb = BT601_FIXED
+    v = r.astype(np.int64) * wr
+    v += g.astype(np.int64) * wg
+    v += b.astype(np.int64) * wb
+    v += 1 << (BT601_SHIFT - 1)
+    v >>= BT601_SHIFT
+    return np.ascontiguousarray(v.astype(rgb.dtype))
 
 
 def as_batch3(image: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -12,9 +12,22 @@ import struct
 import warnings
 from pathlib import Path
 
-from ..errors import FileFormatError
+from ..errors import FileFormatError, NoPixelDataError
 
-__all__ = ["EXTENSIONS", "FORMATS", "detect_format", "image_like_name", "sniff"]
+__all__ = ["EXTENSIONS", "FORMATS", "NotAnImageError", "detect_format", "image_like_name", "sniff"]
+
+
+class NotAnImageError(NoPixelDataError):
+    """A file that holds no image fastct processes, decided by its content.
+
+    Text, unknown binary content, the data half of a header/image pair, and
+    DICOM objects that are not images to filter (segmentations, RT dose and
+    structure sets, structured reports, presentation states, key object
+    selections ...). It is a :class:`~fastct.errors.NoPixelDataError`, so a
+    batch run reports such files as *skipped*, whatever their names, while
+    damaged images (a PNG signature with a broken body, a truncated DICOM
+    file) stay :class:`~fastct.errors.FileFormatError` failures.
+    """
 
 #: format name -> the extensions fastct writes it with (first is the default)
 FORMATS = {
@@ -65,6 +78,28 @@ def _nifti_magic(head: bytes) -> bool:
     if len(head) >= 12 and head[4:8] in (b"n+2\x00", b"ni2\x00"):
         return struct.unpack("<i", head[:4])[0] == 540 or struct.unpack(">i", head[:4])[0] == 540
     return False
+
+
+def _analyze_header(path: Path, head: bytes) -> bool:
+    """An Analyze 7.5 header (``.hdr``; its voxels are in the ``.img`` beside it)."""
+    if _ext(path) != ".hdr" or len(head) < 348:
+        return False
+    return struct.unpack("<i", head[:4])[0] == 348 or struct.unpack(">i", head[:4])[0] == 348
+
+
+def pair_header(path) -> Path | None:
+    """The ``.hdr`` of a header/image pair when ``path`` is its ``.img`` data file, else None."""
+    path = Path(path)
+    if path.suffix.lower() != ".img":
+        return None
+    for suffix in (".hdr", ".HDR"):
+        hdr = path.with_suffix(suffix)
+        if hdr.is_file():
+            with open(hdr, "rb") as fh:
+                head = fh.read(_HEAD)
+            if len(head) >= 348 and (_nifti_magic(head) or _analyze_header(hdr, head)):
+                return hdr
+    return None
 
 
 def _looks_like_raw_dicom(path: Path) -> bool:
@@ -121,7 +156,7 @@ def sniff(path) -> str | None:
         return "bmp"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "npz" if _ext(path) == ".npz" else None
-    if _nifti_magic(head):
+    if _nifti_magic(head) or _analyze_header(path, head):
         return "nifti"
     if head.startswith(b"\x1f\x8b"):
         try:
@@ -137,8 +172,14 @@ def sniff(path) -> str | None:
 
 
 def detect_format(path) -> str:
-    """Like :func:`sniff`, but raise a clear :class:`~fastct.errors.FileFormatError`
-    for an empty or unrecognised file.
+    """Like :func:`sniff`, but raise a clear error for a file that is no image.
+
+    An empty file (or a folder, or a missing one) raises
+    :class:`~fastct.errors.FileFormatError` (a failure). Content without any
+    image signature raises :class:`NotAnImageError` (a
+    :class:`~fastct.errors.NoPixelDataError`: skipped by batch runs),
+    whatever the file is called; the message says when the name promised
+    an image.
 
     Examples
     --------
@@ -148,7 +189,7 @@ def detect_format(path) -> str:
     >>> detect_format(p)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fastct.errors.FileFormatError: ...notes.dcm: not a file fastct can read: no DICOM 'DICM' marker ... (starts with b'not an image'); ...
+    fastct.io.detect.NotAnImageError: ...notes.dcm: not an image file: no DICOM 'DICM' marker ... (starts with b'not an image'); ...
     """
     path = Path(path)
     if path.is_dir():
@@ -163,17 +204,21 @@ def detect_format(path) -> str:
     if fmt is not None:
         return fmt
     with open(path, "rb") as fh:
+        if fh.read(6) in (b"GIF87a", b"GIF89a"):
+            raise FileFormatError(f"{path}: GIF images are not supported (lossy palette format); convert to PNG")
+    hdr = pair_header(path)
+    if hdr is not None:
+        raise NotAnImageError(f"{path}: the voxel data of the header/image pair {hdr.name}; read {hdr.name} instead")
+    with open(path, "rb") as fh:
         start = fh.read(16)
     ext = _ext(path)
     said = EXTENSIONS.get(ext)
-    expected = (
-        f"its name says {said.upper()} but the content does not match"
-        if said and said != "dicom"
-        else "no DICOM 'DICM' marker at byte 128 and no DICOM data elements at the start"
-        if said == "dicom" or ext == ""
-        else "unrecognised content"
-    )
-    raise FileFormatError(
-        f"{path}: not a file fastct can read: {expected} (starts with {start!r}); "
+    named = f"; its name says {said.upper()} but the content does not match" if said else ""
+    # Whatever the name (README, notes.txt, a file without extension, a text
+    # file called x.png): content with no image signature is not an image and
+    # is skipped. Damaged images that keep their signature fail when read.
+    raise NotAnImageError(
+        f"{path}: not an image file: no DICOM 'DICM' marker at byte 128, no DICOM data elements at the start "
+        f"and no image signature (starts with {start!r}){named}; "
         "readable: DICOM, NIfTI, PNG, JPEG, TIFF, BMP, NPY, NPZ"
     )

@@ -29,7 +29,8 @@ from ..errors import (
 )
 from ._files import atomic_path
 from ._values import apply_rescale, as_batch3, native, rgb_to_gray
-from .meta import ImageMeta, affine_from_geometry, geometry_from_affine
+from .detect import NotAnImageError
+from .meta import ImageMeta, IOWarning, affine_from_geometry, geometry_from_affine
 
 __all__ = ["derived_uid", "read_dicom", "read_dicom_series", "write_dicom", "write_dicom_series"]
 
@@ -50,6 +51,58 @@ _DROP_ON_WRITE = frozenset((
     0x00289001, 0x00289002, 0x00289003,  # data point rows/columns, signal domain
     0x00280004,  # PhotometricInterpretation (set again)
 ))
+
+# DICOM objects that carry pixel data but are not images to filter: the
+# numbers are labels, doses, or references, and a "smoothed" segmentation or
+# dose grid would be meaningless. SOP Class UID prefix -> what it is.
+_NOT_IMAGES = {
+    "1.2.840.10008.5.1.4.1.1.66.": "a segmentation, registration or other non-image object",
+    "1.2.840.10008.5.1.4.1.1.481.2": "an RT Dose grid (dose values, not an image)",
+    "1.2.840.10008.5.1.4.1.1.481.3": "an RT Structure Set",
+    "1.2.840.10008.5.1.4.1.1.481.": "an RT treatment object (plan, record)",
+    "1.2.840.10008.5.1.4.1.1.88.59": "a key object selection",
+    "1.2.840.10008.5.1.4.1.1.88.": "a structured report",
+    "1.2.840.10008.5.1.4.1.1.11.": "a presentation state",
+    "1.2.840.10008.5.1.4.1.1.9.": "a waveform",
+    "1.2.840.10008.5.1.4.1.1.104.": "an encapsulated document",
+}
+_RT_IMAGE = "1.2.840.10008.5.1.4.1.1.481.1"
+_NOT_IMAGE_MODALITIES = {"SEG": "a segmentation", "RTDOSE": "an RT Dose grid (dose values, not an image)",
+                         "RTSTRUCT": "an RT Structure Set", "RTPLAN": "an RT plan", "SR": "a structured report",
+                         "PR": "a presentation state", "KO": "a key object selection", "REG": "a registration"}
+
+
+def not_an_image_reason(ds) -> str | None:
+    """Why a DICOM data set is no image to filter (None for images).
+
+    Decided by the SOP Class UID (the Modality when the class is missing):
+    segmentations, RT dose, structure sets and plans, structured reports,
+    key object selections, presentation states, waveforms and encapsulated
+    documents hold labels, doses or references, not intensities.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    >>> not_an_image_reason(ds)
+    'Segmentation Storage: a segmentation, registration or other non-image object'
+    >>> ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    >>> not_an_image_reason(ds) is None
+    True
+    """
+    uid = str(ds.get("SOPClassUID", "") or "").strip()
+    if uid:
+        if uid == _RT_IMAGE:
+            return None
+        for prefix, what in _NOT_IMAGES.items():
+            if uid == prefix.rstrip(".") or uid.startswith(prefix) and prefix.endswith("."):
+                name = getattr(ds.SOPClassUID, "name", uid)
+                return f"{name}: {what}"
+        return None
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    return _NOT_IMAGE_MODALITIES.get(modality)
+
 
 # Which fastct extra / package brings a decoder for a transfer syntax.
 _DECODER_PACKAGES = {
@@ -78,25 +131,35 @@ def _pydicom():
 # reading
 
 
-def _dcmread(path: Path):
+def _dcmread(path: Path, stop_before_pixels: bool = False):
     pydicom = _pydicom()
     from pydicom.errors import InvalidDicomError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
-                return pydicom.dcmread(path)
+                ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
             except InvalidDicomError:
-                ds = pydicom.dcmread(path, force=True)  # a data set without the preamble / DICM marker
+                # a data set without the preamble / DICM marker
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
                 _guess_transfer_syntax(ds)
-                return ds
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise FileFormatError(f"{path}: is a folder; use read_dicom_series for a whole series") from None
     except Exception as exc:
         raise FileFormatError(f"{path}: not a readable DICOM file: {type(exc).__name__}: {exc}") from exc
+    # pydicom stops quietly (with a warning) at the end of a truncated file,
+    # returning what it parsed: a truncated file must fail, not pass as an
+    # object "without pixel data".
+    for w in caught:
+        text = str(w.message)
+        if "End of file reached" in text:
+            raise FileFormatError(f"{path}: truncated DICOM file: {text.split(' in file ')[0]}")
+    if len(ds) == 0:
+        raise FileFormatError(f"{path}: no DICOM data elements could be read (truncated or corrupt file)")
+    return ds
 
 
 def _guess_transfer_syntax(ds) -> None:
@@ -146,8 +209,14 @@ def _check_decoder(ds, path: Path) -> None:
         )
 
 
-def _decode(ds, path: Path) -> np.ndarray:
+def _decode(ds, path: Path, images_only: bool = True) -> np.ndarray:
+    reason = not_an_image_reason(ds) if images_only else None
+    if reason is not None:
+        raise NotAnImageError(f"{path}: {reason}; not an image to process")
     if not any(tag in ds for tag in _PIXEL_TAGS):
+        if "Rows" in ds and "Columns" in ds and "BitsAllocated" in ds:
+            raise FileFormatError(f"{path}: the header describes a {ds.Rows}x{ds.Columns} image but the file "
+                                  "ends before its pixel data (truncated)")
         kind = ds.get("Modality") or ds.get("SOPClassUID", None)
         kind = getattr(kind, "name", kind) or "DICOM object"
         raise NoPixelDataError(f"{path}: {kind} without pixel data (no image to process)")
@@ -237,13 +306,24 @@ def _rescale(ds, frames: int):
     return slopes, inters
 
 
-def _geometry(ds, frames: int):
-    """(positions per frame or None, row_dir, col_dir, spacing (slice, row, col))."""
+def _geometry(ds, frames: int, notes: list | None = None):
+    """(positions per frame or None, row_dir, col_dir, spacing (slice, row, col)).
+
+    Decisions taken for missing or unusable values are appended to ``notes``.
+    """
+    notes = [] if notes is None else notes
     iop = _floats(_frame_attr(ds, "PlaneOrientationSequence", "ImageOrientationPatient", 0), 6)
     row_dir, col_dir = (np.array(iop[:3]), np.array(iop[3:])) if iop else (np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
     ps = _floats(_frame_attr(ds, "PixelMeasuresSequence", "PixelSpacing", 0), 2) or _floats(
         ds.get("ImagerPixelSpacing"), 2
     )
+    if ps and not all(np.isfinite(v) and v > 0 for v in ps):
+        notes.append(f"PixelSpacing {ps} is not positive; 1 mm assumed")
+        ps = None
+    elif not ps and ("ImageOrientationPatient" in ds or "PerFrameFunctionalGroupsSequence" in ds):
+        # Only images placed in patient space promise a spacing; photos and
+        # secondary captures without one are plain pixel grids.
+        notes.append("no PixelSpacing; 1 mm assumed")
     sr, sc = ps if ps else (1.0, 1.0)
     positions = []
     for f in range(frames):
@@ -252,7 +332,7 @@ def _geometry(ds, frames: int):
     thick = _floats(_frame_attr(ds, "PixelMeasuresSequence", "SpacingBetweenSlices", 0), 1) or _floats(
         _frame_attr(ds, "PixelMeasuresSequence", "SliceThickness", 0), 1
     )
-    sk = thick[0] if thick and thick[0] > 0 else 1.0
+    sk = thick[0] if thick and np.isfinite(thick[0]) and thick[0] > 0 else 1.0
     if any(p is None for p in positions):
         positions = None
     return positions, row_dir, col_dir, (sk, sr, sc)
@@ -273,7 +353,7 @@ def _slice_spacing(positions, normal, default):
     return float(np.median(steps)) if steps.size else default
 
 
-def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, ImageMeta]:
+def read_dicom(path, *, keep_pixel_data: bool = False, images_only: bool = True) -> tuple[np.ndarray, ImageMeta]:
     """Read one DICOM file (single- or multi-frame) as an ``(N, H, W)`` batch.
 
     Parameters
@@ -283,12 +363,21 @@ def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, Imag
     keep_pixel_data : bool
         Keep the encoded pixel data in ``meta.headers[0]`` (dropped by
         default to halve the memory; writers don't need it).
+    images_only : bool
+        Refuse objects that are not images to filter (segmentations, RT
+        dose, structured reports ..., see :func:`not_an_image_reason`) with
+        :class:`~fastct.io.NotAnImageError`. False reads their pixel data anyway.
 
     Returns
     -------
     batch : ndarray, shape (N, H, W)
-        Physical units (RescaleSlope/RescaleIntercept applied): int16 when
-        exact, float32 otherwise; colour and palette images in grey.
+        Physical units, the values of pydicom's ``apply_modality_lut``
+        (Modality LUT Sequence, else RescaleSlope/RescaleIntercept; for
+        enhanced objects the per-frame Pixel Value Transformation): int16
+        when exact, float32 otherwise (uint16 for LUT outputs above 32767).
+        Colour is converted to grey with ITU-R BT.601 weights (the values of
+        :func:`fastct.to_gray` on pydicom's RGB output; palette colour
+        through its lookup table first).
     meta : ImageMeta
         Spacing, affine, rescale, the source header and, in ``extra``, the
         series UID, positions and transfer syntax.
@@ -298,7 +387,9 @@ def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, Imag
     FileFormatError
         Not DICOM, truncated, or undecodable pixel data.
     NoPixelDataError
-        A DICOM object without an image (RT plan, structured report ...).
+        A DICOM object without an image (RT plan, structured report ...);
+        :class:`~fastct.io.NotAnImageError` (a subclass) for objects whose
+        pixel data are not an image (segmentation, RT dose ...).
     MissingDependencyError
         Compressed pixel data without an installed decoder (the message
         names the package).
@@ -312,7 +403,7 @@ def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, Imag
     """
     path = Path(path)
     ds = _dcmread(path)
-    arr = _decode(ds, path)
+    arr = _decode(ds, path, images_only)
     stored_dtype = arr.dtype
     arr, photometric = _to_grey(arr, ds, path)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -321,9 +412,15 @@ def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, Imag
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[0] != frames:
         frames = arr.shape[0]
-    slope, inter = _rescale(ds, frames)
-    batch = np.ascontiguousarray(apply_rescale(arr, slope, inter))
-    positions, row_dir, col_dir, spacing = _geometry(ds, frames)
+    modality_lut = photometric.startswith("MONOCHROME") and _has_modality_lut(ds)
+    if modality_lut:
+        batch = np.ascontiguousarray(_apply_modality_lut(arr, ds, path))
+        slope, inter = 1.0, 0.0
+    else:
+        slope, inter = _rescale(ds, frames)
+        batch = np.ascontiguousarray(apply_rescale(arr, slope, inter))
+    notes: list = []
+    positions, row_dir, col_dir, spacing = _geometry(ds, frames, notes)
     normal = _normal(row_dir, col_dir)
     if multiframe and positions is None and "ImagePositionPatient" in ds:
         origin = np.array(_floats(ds.ImagePositionPatient, 3) or [0.0, 0.0, 0.0])
@@ -346,7 +443,9 @@ def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, Imag
         rescale=(slope, inter) if np.isscalar(slope) else (tuple(slope), tuple(inter)),
         photometric=photometric,
         headers=[ds],
+        notes=notes,
         extra={
+            "modality_lut": modality_lut,
             "series_uid": str(ds.get("SeriesInstanceUID", "")),
             "sop_uids": [str(ds.get("SOPInstanceUID", ""))],
             "files": [path],
@@ -356,27 +455,53 @@ def read_dicom(path, *, keep_pixel_data: bool = False) -> tuple[np.ndarray, Imag
             "modality": str(ds.get("Modality", "")),
         },
     )
+    for note in notes:
+        warnings.warn(f"{path}: {note}", IOWarning, stacklevel=2)
     return batch, meta
+
+
+def _has_modality_lut(ds) -> bool:
+    try:
+        return "ModalityLUTSequence" in ds and len(ds.ModalityLUTSequence) > 0
+    except Exception:  # noqa: BLE001 - an unreadable sequence counts as absent
+        return False
+
+
+def _apply_modality_lut(arr: np.ndarray, ds, path: Path) -> np.ndarray:
+    """Stored values through the Modality LUT Sequence (pydicom's rule), as a native dtype."""
+    from pydicom.pixels import apply_modality_lut
+
+    try:
+        out = apply_modality_lut(arr, ds)
+    except Exception as exc:
+        raise FileFormatError(f"{path}: unusable Modality LUT Sequence: {type(exc).__name__}: {exc}") from exc
+    return native(out)
 
 
 def _walk(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def read_dicom_series(source, *, series_uid: str | None = None) -> tuple[np.ndarray, ImageMeta]:
-    """Read a whole series (a folder, searched recursively, or a list of files) as a volume.
+def read_dicom_series(source, *, series_uid: str | None = None, key: str | None = None) -> tuple[np.ndarray, ImageMeta]:
+    """Read one stack of DICOM slices (a folder, searched recursively, or a list of files) as a volume.
 
-    Slices are sorted by ImagePositionPatient projected on the slice normal,
-    falling back to InstanceNumber (then the file name) when positions are
-    missing. Files without pixel data and non-DICOM files are ignored.
+    The files are grouped with :func:`fastct.io.group_dicom_series` (series,
+    frame of reference, orientation, size); exactly one stack must remain
+    (after ``series_uid`` / ``key`` choose), else the error lists them.
+    Slices are sorted along the slice normal (InstanceNumber where
+    positions are missing). Inconsistent slice spacing is refused; gaps and
+    duplicate positions are warned about (:class:`~fastct.io.IOWarning`) and
+    kept in ``meta.notes``. Files without pixel data and non-DICOM files in
+    a folder are ignored.
 
     Parameters
     ----------
     source : str, Path or list of them
         A series folder, or the files of a series.
     series_uid : str, optional
-        The SeriesInstanceUID to read when the folder holds several series
-        (without it, several series raise an error listing them).
+        The SeriesInstanceUID to read when the files hold several series.
+    key : str, optional
+        The :attr:`DicomSeries.key` of the stack to read.
 
     Returns
     -------
@@ -385,7 +510,16 @@ def read_dicom_series(source, *, series_uid: str | None = None) -> tuple[np.ndar
     meta : ImageMeta
         ``headers`` holds one header per slice in the same order;
         ``extra["files"]`` the sorted files; ``spacing[0]`` the slice
-        spacing measured from the positions.
+        spacing used (from the positions; ``extra["slice_spacing_from"]``
+        says where it came from).
+
+    Raises
+    ------
+    FileFormatError
+        Several stacks and no choice, a refused stack (inconsistent
+        spacing), or an unreadable slice.
+    NoPixelDataError
+        No DICOM image among the files.
 
     Examples
     --------
@@ -398,6 +532,7 @@ def read_dicom_series(source, *, series_uid: str | None = None) -> tuple[np.ndar
     ((1, 128, 128), 1)
     """
     from .detect import sniff
+    from .series import group_dicom_series
 
     if isinstance(source, (str, Path)):
         folder = Path(source)
@@ -407,52 +542,59 @@ def read_dicom_series(source, *, series_uid: str | None = None) -> tuple[np.ndar
         where = str(folder)
     else:
         files = [Path(p) for p in source]
-        where = f"{len(files)} files"
-    slices = []
-    for f in files:
-        try:
-            batch, meta = read_dicom(f)
-        except NoPixelDataError:
-            continue
-        slices.append((batch, meta))
-    if not slices:
+        where = f"{len(files)} files" if len(files) != 1 else str(files[0])
+    groups = group_dicom_series(files)
+    errors = [g for g in groups if g.error is not None]
+    hard = [g.error for g in errors if not isinstance(g.error, NoPixelDataError)]
+    if hard and not isinstance(source, (str, Path)):
+        raise hard[0]
+    groups = [g for g in groups if g.error is None]
+    if not groups:
         raise NoPixelDataError(f"{where}: no DICOM images found")
-    uids = {}
-    for batch, meta in slices:
-        uids.setdefault(meta.extra["series_uid"], []).append((batch, meta))
     if series_uid is not None:
-        if series_uid not in uids:
-            raise InvalidArgumentError(f"series_uid: {series_uid!r} is not in {where}; found {sorted(uids)}")
-        slices = uids[series_uid]
-    elif len(uids) > 1:
-        found = ", ".join(f"{uid or '<none>'} ({len(v)} images)" for uid, v in uids.items())
-        raise FileFormatError(f"{where}: holds {len(uids)} series: {found}; pass series_uid= to choose one")
-    shapes = {b.shape[1:] for b, _ in slices}
-    if len(shapes) > 1:
-        raise FileFormatError(f"{where}: the series has slices of different sizes {sorted(shapes)}; not stacking them")
+        chosen = [g for g in groups if g.series_uid == series_uid]
+        if not chosen:
+            found = sorted({g.series_uid for g in groups})
+            raise InvalidArgumentError(f"series_uid: {series_uid!r} is not in {where}; found {found}")
+        groups = chosen
+    if key is not None:
+        chosen = [g for g in groups if g.key == key]
+        if not chosen:
+            raise InvalidArgumentError(f"key: {key!r} is not in {where}; found {[g.key for g in groups]}")
+        groups = chosen
+    if len(groups) > 1:
+        uids = {g.series_uid for g in groups}
+        found = "; ".join(f"{g.key} ({len(g.paths)} files{', ' + g.reason if g.reason else ''})" for g in groups)
+        what = f"{len(uids)} series" if len(uids) > 1 else "one series with slices of several orientations, sizes or frames of reference"
+        raise FileFormatError(
+            f"{where}: holds {what}, {len(groups)} stacks: {found}; not stacking them into one volume. "
+            "Pass series_uid= or key=, or group the files with fastct.io.group_dicom_series"
+        )
+    group = groups[0]
+    if group.reason is not None:
+        raise FileFormatError(f"{where}: {group.reason}")
+    slices = [read_dicom(f) for f in group.paths]
     first = slices[0][1]
+    if len(slices) == 1:
+        return slices[0]
     _, row_dir, col_dir, _ = _geometry(first.headers[0], 1)
     normal = _normal(row_dir, col_dir)
-
-    def key(item):
-        _, meta = item
-        ds = meta.headers[0]
-        pos = meta.extra["positions"]
-        inst = ds.get("InstanceNumber")
-        inst = int(inst) if inst not in (None, "") else 0
-        return (0.0 if pos is None else float(np.dot(pos[0], normal)), inst, str(meta.path))
-
-    if all(m.extra["positions"] is not None for _, m in slices):
-        slices.sort(key=key)
-    else:
-        slices.sort(key=lambda item: (key(item)[1], key(item)[2]))
     dtypes = {b.dtype for b, _ in slices}
     dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
     batch = np.ascontiguousarray(np.concatenate([b.astype(dtype, copy=False) for b, _ in slices]))
     positions = [np.array(p) for _, m in slices for p in (m.extra["positions"] or [])]
     positions = positions if len(positions) == batch.shape[0] else None
-    spacing = (_slice_spacing(positions, normal, first.spacing[0]), first.spacing[1], first.spacing[2])
+    if group.spacing is not None:
+        spacing, spacing_from = group.spacing, "ImagePositionPatient"
+    else:
+        spacing, spacing_from = first.spacing[0], "SpacingBetweenSlices/SliceThickness (1 mm when absent)"
+    spacing = (spacing, first.spacing[1], first.spacing[2])
     origin = positions[0] if positions else np.zeros(3)
+    notes = list(group.notes)
+    for _, m in slices:
+        notes += [n for n in m.notes if n not in notes]
+    for note in group.notes:
+        warnings.warn(f"{where}: {note}", IOWarning, stacklevel=2)
     meta = ImageMeta(
         path=Path(source) if isinstance(source, (str, Path)) else None,
         format="dicom",
@@ -465,13 +607,17 @@ def read_dicom_series(source, *, series_uid: str | None = None) -> tuple[np.ndar
         rescale=first.rescale,
         photometric=first.photometric,
         headers=[m.headers[0] for _, m in slices],
+        notes=notes,
         extra={
             "series_uid": first.extra["series_uid"],
+            "series_key": group.key,
             "sop_uids": [m.extra["sop_uids"][0] for _, m in slices],
             "files": [m.path for _, m in slices],
             "positions": None if positions is None else [p.tolist() for p in positions],
+            "slice_spacing_from": spacing_from,
             "multiframe": False,
             "modality": first.extra["modality"],
+            "modality_lut": any(m.extra.get("modality_lut") for _, m in slices),
         },
     )
     return batch, meta

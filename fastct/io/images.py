@@ -126,6 +126,7 @@ def read_tiff(path) -> tuple[np.ndarray, ImageMeta]:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             arr = series.asarray()
+            axes = str(series.axes)
             page = tif.pages[0]
             photometric = getattr(page.photometric, "name", str(page.photometric))
             samples = int(getattr(page, "samplesperpixel", 1))
@@ -134,6 +135,11 @@ def read_tiff(path) -> tuple[np.ndarray, ImageMeta]:
         raise FileFormatError(f"{path}: not a readable TIFF file: {type(exc).__name__}: {exc}") from exc
     if photometric == "PALETTE":
         raise FileFormatError(f"{path}: palette TIFFs are not supported; save as greyscale or RGB")
+    if samples > 1 and "S" in axes and len(axes) == arr.ndim:
+        # Planar configuration "separate" puts the samples before rows and
+        # columns (axes "SYX", "ZSYX" ...): move them last, where the
+        # contiguous layout has them, so colour is never read as slices.
+        arr = np.moveaxis(arr, axes.index("S"), -1)
     if samples > 1 and arr.shape[-1] == samples:
         arr = rgb_to_gray(native(arr[..., :3])) if samples >= 3 else native(arr[..., 0])
         photometric = "RGB" if samples >= 3 else "MONOCHROME2"

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageMeta", "affine_from_geometry", "geometry_from_affine"]
+__all__ = ["IOWarning", "ImageMeta", "affine_from_geometry", "geometry_from_affine"]
+
+
+class IOWarning(UserWarning):
+    """A file was read, but something about it needed a decision the user
+    should know of (a missing or zero pixel spacing, gaps or duplicate
+    positions in a series ...). The same text is kept in ``ImageMeta.notes``."""
 
 # LPS (DICOM patient coordinates) <-> RAS (NIfTI world coordinates): flip x and y.
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -47,11 +53,18 @@ class ImageMeta:
         ``"MONOCHROME2"``, ``"MONOCHROME1"``, or the colour model the data was
         converted from to grey (``"RGB"``, ``"PALETTE COLOR"`` ...).
     headers : list
-        Source headers for writing back: one pydicom ``Dataset`` per file for
-        DICOM (pixel data kept), the nibabel header for NIfTI, else empty.
+        Source headers for writing back: the pydicom ``Dataset`` of each
+        source file for DICOM, in slice order (pixel data dropped unless the
+        reader was asked to keep it; otherwise untouched, so de-identification
+        and writers see the source elements), the nibabel header for NIfTI,
+        else empty.
     extra : dict
         Format details (DICOM series UID and sorted file list, NIfTI shape and
         slice axis, TIFF metadata ...).
+    notes : list of str
+        Decisions the reader made that the user should know of (each was
+        also issued as an :class:`IOWarning`): a spacing of 1 mm assumed for
+        a missing or zero PixelSpacing, gaps or duplicate slice positions.
 
     Examples
     --------
@@ -73,6 +86,7 @@ class ImageMeta:
     photometric: str = "MONOCHROME2"
     headers: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
     def __post_init__(self):
         self.shape = tuple(int(s) for s in self.shape)

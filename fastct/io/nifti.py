@@ -37,7 +37,11 @@ def _layout(shape, slice_axis):
 
 
 def read_nifti(path) -> tuple[np.ndarray, ImageMeta]:
-    """Read a NIfTI-1/2 file (``.nii`` or ``.nii.gz``, 2-D, 3-D or 4-D) as an ``(N, H, W)`` batch.
+    """Read a NIfTI-1/2 file (``.nii``, ``.nii.gz``, or a ``.hdr``/``.img`` pair) or an
+    Analyze 7.5 pair (``.hdr``/``.img``), 2-D, 3-D or 4-D, as an ``(N, H, W)`` batch.
+
+    The values equal nibabel's scaled data (``np.asanyarray(img.dataobj)``):
+    exactly for integers, to float32 rounding otherwise.
 
     ``scl_slope``/``scl_inter`` are applied: int16 when exact, float32
     otherwise (like DICOM rescaling). The affine, header, original shape and
@@ -64,8 +68,9 @@ def read_nifti(path) -> tuple[np.ndarray, ImageMeta]:
     path = Path(path)
     try:
         img = nib.load(str(path))
-        if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-            raise FileFormatError(f"{path}: {type(img).__name__} is not a NIfTI image")
+        # NIfTI-1/2 single files and header/image pairs, Analyze 7.5 (and SPM's variants of it)
+        if not isinstance(img, nib.AnalyzeImage):
+            raise FileFormatError(f"{path}: {type(img).__name__} is not a NIfTI or Analyze image")
         stored = np.asanyarray(img.dataobj.get_unscaled())
     except FileFormatError:
         raise
@@ -117,7 +122,8 @@ def read_nifti(path) -> tuple[np.ndarray, ImageMeta]:
             "nifti_shape": tuple(int(s) for s in stored.shape),
             "slice_axis": slice_axis,
             "nifti_affine": nifti_affine,
-            "nifti_version": 2 if isinstance(img, nib.Nifti2Image) else 1,
+            "nifti_version": 2 if isinstance(img, (nib.Nifti2Image, nib.Nifti2Pair)) else 1,
+            "nifti_class": type(img).__name__,
             "frames": int(data.shape[3]) if data.ndim == 4 else 1,
         },
     )
