@@ -16,6 +16,10 @@ import pytest
 import fastct
 from fastct import backends
 
+#: The CuPy stand-in is a package named ``cupy``: collecting it (``--doctest-modules``)
+#: would import it as the session's ``cupy``. Only subprocesses put it on their path.
+collect_ignore = ["gpu_standin"]
+
 DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 ODD_SHAPES = ((1, 1), (1, 9), (9, 1), (17, 23), (64, 48))
 BORDER_MODES = ("nearest", "reflect", "mirror", "constant", "wrap")

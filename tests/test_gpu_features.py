@@ -12,11 +12,9 @@ launches split the slices into several grid parts.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-from gpu_env import ENVIRONMENTS, REQUIRE_GPU, gpu_environment
+from gpu_env import ENVIRONMENTS, ROOT, emulator_skip_reason, gpu_environment, standin_env
 
 import fastct
 import fastct.gpu
@@ -281,28 +279,18 @@ def test_emulator_schedules_do_not_change_results(gpu, rng):
 @pytest.mark.slow
 def test_cuda_half_through_the_cupy_standin():
     # The "cuda" tests above, in a subprocess whose `import cupy` finds the
-    # stand-in of fastct/gpu/_emulator/.standin (see tests/test_gpu_standin.py):
+    # stand-in of tests/gpu_standin (see tests/test_gpu_standin.py):
     # CupyRuntime, CuPy in -> CuPy out through fastct.ml.features, the kernels
     # in the emulator. Checks fastct's use of CuPy's API, not CuPy itself.
     import subprocess
     import sys
-    from pathlib import Path
 
-    from fastct.gpu import _emulator
-
-    if REQUIRE_GPU:
-        pytest.skip("a real GPU session: the stand-in is for machines without one")
-    if _emulator.compiler() is None:
-        pytest.skip("no C++ compiler for the CUDA emulator")
-    root = Path(__file__).resolve().parents[1]
-    standin = Path(_emulator.__file__).resolve().parent / ".standin"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTCT_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(standin), str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    env["FASTCT_REQUIRE_GPU"] = "1"  # the stand-in must be picked up: the cuda half may not skip
-    env["FASTCT_GPU_EMULATOR"] = "0"  # the emulator half runs in this session already
+    reason = emulator_skip_reason()
+    if reason:
+        pytest.skip(reason)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", __file__, "-k",
-                           "cuda and not standin"], cwd=root, env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+                           "cuda and not standin"], cwd=ROOT, env=standin_env(), capture_output=True, text=True,
+                          timeout=900, check=False)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
     assert " passed" in proc.stdout and "failed" not in proc.stdout, tail

@@ -79,7 +79,7 @@ def test_importing_the_gpu_backend_does_no_cuda_work():
     code = textwrap.dedent(
         """
         import sys
-        import fastct.gpu, fastct.gpu._transfer, fastct.gpu._emulator
+        import fastct.gpu, fastct.gpu._transfer, fastct.gpu._runtime
         from fastct.gpu import filters, frequency, fused, histogram, intensity, morphology
         print("CUPY", "cupy" in sys.modules, "READY", fastct.gpu.READY)
         """

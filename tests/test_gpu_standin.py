@@ -1,9 +1,10 @@
 """The CuPy-facing code, run here through a CuPy stand-in (no GPU needed).
 
-``fastct/gpu/_emulator/.standin`` holds a ``cupy`` (and ``cupyx``) package
-whose arrays wrap NumPy arrays, refuse implicit conversion like CuPy's, and
-whose ``RawModule`` runs fastct's kernels in the CPU emulator. With it first
-on ``PYTHONPATH``, a subprocess runs the *CUDA* half of tests/test_gpu_parity.py
+``tests/gpu_standin`` holds a ``cupy`` (and ``cupyx``) package whose arrays
+wrap NumPy arrays, refuse implicit conversion like CuPy's, and whose
+``RawModule`` runs fastct's kernels in the CPU emulator (``tests/gpu_emulator``).
+With it first on ``PYTHONPATH`` (:func:`gpu_env.standin_env`), a subprocess
+runs the *CUDA* half of tests/test_gpu_parity.py
 (``fastct.gpu._runtime.CupyRuntime``, CuPy in -> CuPy out through
 ``fastct.ops``, streams and pinned buffers of the chunked path) and
 benchmarks/gpu_bench.py in its GPU mode. This checks fastct's use of CuPy's
@@ -12,35 +13,22 @@ API surface, not CuPy itself; ``ci/gpu.sh`` runs the real thing.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-from fastct.gpu import _emulator
-
-ROOT = Path(__file__).resolve().parents[1]
-STANDIN = Path(_emulator.__file__).resolve().parent / ".standin"  # a dot directory: pytest never collects it
+from gpu_env import ROOT, emulator_skip_reason, standin_env
 
 pytestmark = pytest.mark.slow
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTCT_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(STANDIN), str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    env["FASTCT_REQUIRE_GPU"] = "1"  # the stand-in must be picked up: the CUDA tests may not skip
-    env["FASTCT_GPU_EMULATOR"] = "0"  # the emulator half runs in the main test session already
-    return env
-
-
 @pytest.fixture(scope="module")
 def standin_ok():
-    if os.environ.get("FASTCT_REQUIRE_GPU") == "1":
-        pytest.skip("a real GPU session: the stand-in is for machines without one")
-    if _emulator.compiler() is None:
-        pytest.skip("no C++ compiler for the CUDA emulator")
+    reason = emulator_skip_reason()
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.mark.skipif(
@@ -52,7 +40,7 @@ def test_cuda_paths_through_the_cupy_standin(standin_ok):
               " or (pipelines and small) or (equalize_hist and small) or (clahe and small and uint16))")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "tests/test_gpu_parity.py", "-k",
-         select], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1800, check=False)
+         select], cwd=ROOT, env=standin_env(), capture_output=True, text=True, timeout=1800, check=False)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
     assert " passed" in proc.stdout and "failed" not in proc.stdout, tail
@@ -62,13 +50,21 @@ def test_gpu_benchmark_runs_through_the_cupy_standin(standin_ok, tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "benchmarks/gpu_bench.py", "--slices", "2", "--size", "24", "--repeats", "1",
-         "--clahe-slices", "1", "--output", str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True,
+         "--clahe-slices", "1", "--output", str(out)], cwd=ROOT, env=standin_env(), capture_output=True, text=True,
         timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    import json
-
     report = json.loads(out.read_text())
     assert report["default_pipeline_identical_to_cpu"] is True
     assert report["versions"]["cupy"].endswith("standin")
     failed = [r for r in report["results"] if "error" in r]
     assert not failed, failed
+
+
+def test_test_doubles_stay_out_of_the_package():
+    # The stand-in and the emulator live under tests/: an installed fastct holds
+    # neither, and this session's `import cupy` (if any) is not the stand-in.
+    package = ROOT / "fastct"
+    doubles = [p for p in package.rglob("*") if p.name in ("_emulator", ".standin", "emu.h")]
+    assert not doubles, doubles
+    cupy = sys.modules.get("cupy")
+    assert cupy is None or "gpu_standin" not in str(getattr(cupy, "__file__", "")), cupy

@@ -4,7 +4,7 @@ The twins never import cupy themselves: they ask :func:`get` for the runtime
 and use its array namespace (``rt.xp``), its kernels (``rt.kernel(file,
 names, name)``) and its transfer primitives. The default runtime is
 :class:`CupyRuntime`, created on first use (importing cupy then, never at
-import time). Tests install :class:`fastct.gpu._emulator.EmulatedRuntime`
+import time). Tests install the CPU emulator's runtime (``tests/gpu_emulator``)
 with :func:`use`, which runs the same ``.cu`` kernels on the CPU.
 
 Kernel modules are built by a ``cupy.memoize(for_each_device=True)`` factory

@@ -7,7 +7,7 @@
 // own it compiles to nothing.)
 //
 // Rules every kernel file keeps, so that nvcc, NVRTC and the CPU emulator of
-// fastct.gpu._emulator accept the same text:
+// the tests (tests/gpu_emulator) accept the same text:
 //   - no host headers (NVRTC has none): long long, not int64_t; our constants;
 //   - every function is annotated (__global__ or FCT_DEV): CuPy compiles with
 //     --device-as-default-execution-space, nvcc -c does not;
@@ -22,7 +22,7 @@
 #define FASTCT_COMMON_CU
 
 #ifdef FASTCT_EMULATE
-// fastct/gpu/_emulator/emu.h is force-included and provides the CUDA built-ins.
+// tests/gpu_emulator/emu.h is force-included and provides the CUDA built-ins.
 #define FCT_DYNAMIC_SHARED(name) unsigned char* name = fastct_emu::dynamic_shared()
 #define FCT_ASSERT(cond) ((cond) ? (void)0 : fastct_emu::fail(__FILE__, __LINE__, #cond))
 #else

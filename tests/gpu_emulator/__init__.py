@@ -1,6 +1,7 @@
 """Run the GPU backend on the CPU: the real ``.cu`` kernels under a CUDA emulator.
 
-For tests on machines without a GPU (CI). :class:`EmulatedRuntime` is a
+A test tool, not part of the installed package: for tests on machines
+without a GPU (CI). :class:`EmulatedRuntime` is a
 drop-in for :class:`fastct.gpu._runtime.CupyRuntime`: the kernel files are
 compiled as plain C++ with g++ (``emu.h`` supplies threadIdx, __syncthreads,
 shared memory, atomics...), each launch runs on the CPU through ctypes, and
@@ -17,10 +18,11 @@ threads run between barriers. What it cannot check: warp-level timing, the
 CUDA memory model across blocks, NVRTC specifics (compile-checked separately),
 and CuPy itself.
 
-Usage::
+Usage (``tests/`` on ``sys.path``, as under pytest)::
 
-    from fastct.gpu import _emulator, _runtime
-    with _runtime.using(_emulator.EmulatedRuntime()):
+    import gpu_emulator
+    from fastct.gpu import _runtime
+    with _runtime.using(gpu_emulator.EmulatedRuntime()):
         fastct.gpu.morphology.erode(batch, out, ...)
 """
 
@@ -37,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _kernels
+from fastct.gpu import _kernels
 
 _HERE = Path(__file__).resolve().parent
-_KERNEL_DIR = _HERE.parent / "kernels"
+_KERNEL_DIR = Path(_kernels.__file__).resolve().parent / "kernels"
 _lock = threading.Lock()
 _LIBS: dict = {}
 

@@ -1,10 +1,11 @@
 """A stand-in for CuPy on machines without a GPU (fastct's tests only).
 
-Put ``fastct/gpu/_emulator/.standin`` first on ``sys.path`` and ``import cupy``
+Put ``tests/gpu_standin`` first on ``sys.path`` (and ``tests`` after it, for
+the emulator; :func:`gpu_env.standin_env` does both) and ``import cupy``
 finds this module: :class:`cupy.ndarray` wraps a NumPy array (and, like
 CuPy's, is no ``numpy.ndarray`` and refuses implicit conversion),
 ``RawModule`` compiles nothing and runs fastct's kernels with the CPU
-emulator (:mod:`fastct.gpu._emulator`), and only the parts of CuPy's
+emulator (``tests/gpu_emulator``), and only the parts of CuPy's
 documented API that fastct, its tests and ``benchmarks/gpu_bench.py`` use
 exist. It lets the CuPy-facing code (``fastct.gpu._runtime.CupyRuntime``,
 CuPy-in/CuPy-out through ``fastct.ops``, the tests' CUDA branches, the
@@ -258,7 +259,7 @@ def get_default_memory_pool():
 
 
 class _EmulatorHost:
-    """What fastct.gpu._emulator.EmulatedKernel needs from a runtime."""
+    """What gpu_emulator.EmulatedKernel needs from a runtime."""
 
     max_shared = 48 * 1024
     schedule = int(os.environ.get("FASTCT_STANDIN_SCHEDULE", "0"))
@@ -290,12 +291,12 @@ class RawModule:
         self._functions = {}
 
     def get_function(self, name):
-        from fastct.gpu import _emulator
+        import gpu_emulator  # tests/, on sys.path beside the stand-in
 
         if name not in self.names:
             raise RuntimeError(f"RawModule stand-in: {name!r} is not among the module's name expressions")
         if name not in self._functions:
-            kernel = _emulator.EmulatedKernel(_HOST, self.file, name, device_type=ndarray)
+            kernel = gpu_emulator.EmulatedKernel(_HOST, self.file, name, device_type=ndarray)
 
             def call(grid, block, args, shared_mem=0, _kernel=kernel):
                 _kernel(grid, block, args, shared_mem=shared_mem)
