@@ -196,8 +196,10 @@ examples:
       DICOM in, a derived DICOM series out (new UIDs, geometry kept)
   fastct process study/ volume.nii.gz -o out/ --format npy --backend cpu --batch-size 128
   fastct process scans/ -o out/ --resume
-      continue an interrupted run: complete outputs are kept, the rest is (re)done
+      continue a stopped run: outputs finished with the same settings from unchanged sources are kept,
+      the rest is (re)done; other steps, format or options are refused (exit 2) and named
   fastct process ct.dcm -o out/ --steps "window:preset=lung:dtype=uint8" --format png
+  fastct process archive/ -o out/ --executor processes --workers 4
   fastct process archive/ -o out/ --scheduler local:4
       one Dask task per file on 4 local worker processes (or --scheduler tcp://host:8786 for a cluster)
 
@@ -207,13 +209,14 @@ formats:
   out: same (keeps the input's; JPEG/BMP -> PNG, NPZ -> NPY), npy, png, tiff, nii, dcm
 
 exit status: 0 all files ok (or skipped), 1 some files failed (the others are written),
-             2 usage error (bad option, steps, input, or existing outputs), 130 interrupted.
-A report.json in OUTDIR lists every failed and skipped file with its error.
+             2 usage error (bad option, steps or input; existing outputs; --resume with other
+             settings; another run writing to OUTDIR), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.
+A report.json in OUTDIR lists every input path: ok, skipped (why) or failed (error).
 """
 
 
 def cmd_process(args) -> int:
-    from .runner import process_files
+    from .jobs import ManifestMismatchError, OutputLockedError, process_files
 
     progress = "quiet" if args.quiet else "auto"
     if args.scheduler:
@@ -228,44 +231,47 @@ def cmd_process(args) -> int:
             batch_size=args.batch_size,
             resume=args.resume,
             overwrite=args.overwrite,
+            executor=args.executor,
             workers=args.workers,
             fill_nan=args.fill_nan,
             png_bits=args.png_bits,
             progress=progress,
         )
-    except (OutputExistsError, BackendUnavailable, NotImplementedOnBackend) as exc:
+    except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,
+            NotImplementedOnBackend) as exc:
         print(f"fastct process: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
-    else:
-        print(summary.describe())
+    return _process_summary(summary, args)
+
+
+def _process_summary(summary, args) -> int:
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.describe())
     if summary.interrupted:
-        print("fastct process: interrupted; finished outputs are complete, no partial files were left "
-              "(run again with --resume to continue)", file=sys.stderr)
+        print(f"fastct process: stopped by {summary.signal}; finished outputs are complete, no temporary files "
+              "were left (run again with --resume to continue)", file=sys.stderr)
     return summary.exit_code
 
 
 def _process_on_cluster(args, progress) -> int:
-    """``fastct process --scheduler``: one Dask task per file, same summary and report."""
-    from . import distributed
+    """``fastct process --scheduler``: the same run with the Dask executor, one task per file."""
+    from .jobs import ManifestMismatchError, OutputLockedError, connect, process_files
 
-    client, cluster = distributed.connect(args.scheduler)
+    client, cluster = connect(args.scheduler)
     try:
-        summary = distributed.process_files(
+        summary = process_files(
             args.inputs, args.output, args.steps, client=client, backend=args.backend, fmt=args.format,
-            resume=args.resume, overwrite=args.overwrite, fill_nan=args.fill_nan, png_bits=args.png_bits,
-            progress=progress,
+            batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, fill_nan=args.fill_nan,
+            png_bits=args.png_bits, progress=progress,
         )
-    except (OutputExistsError, BackendUnavailable, NotImplementedOnBackend) as exc:
+    except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,
+            NotImplementedOnBackend) as exc:
         print(f"fastct process: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.describe())
-    return summary.exit_code
+    return _process_summary(summary, args)
 
 
 def _positive_int(text: str) -> int:
@@ -278,16 +284,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def cmd_warmup(args) -> int:
+    """``fastct warmup``: compile the kernels of a pipeline for some dtypes into the cache, once."""
+    from .pipeline import Pipeline
+
+    pipe = Pipeline(args.steps)
+    total = 0.0
+    for name in args.dtypes.split(","):
+        dtype = np.dtype(name.strip())
+        t0 = time.perf_counter()
+        pipe.run(np.zeros((1, 64, 64), dtype), args.backend)
+        seconds = time.perf_counter() - t0
+        total += seconds
+        print(f"{dtype}: kernels ready in {seconds:.1f} s")
+    print(f"done in {total:.1f} s; later runs of these steps load the kernels from the cache")
+    return EXIT_OK
+
+
 def _add_process(sub, default_steps: str) -> None:
     process = sub.add_parser(
         "process",
         help="process files and folders of scans (DICOM, NIfTI, images, arrays) into an output folder",
         description=(
             "Read scans (files, folders searched recursively, glob patterns), run a pipeline of steps on "
-            "every slice, and write the results under OUTDIR, mirroring the input tree. Reading, computing and "
-            "writing overlap (reader threads -> batches of equal-shape slices on the backend -> writer threads). "
-            "Bad files are reported and skipped over; the run goes on. Writes are atomic; inputs are never "
-            "replaced; existing outputs only with --overwrite (or kept with --resume)."
+            "every slice, and write the results under OUTDIR, mirroring the input tree. Files are read, "
+            "computed in batches of equal-shape slices and written by worker processes (CPU) or threads (GPU). "
+            "Bad files are reported and skipped over; the run goes on. Writes are atomic; nothing is written "
+            "outside OUTDIR; inputs are never replaced; existing outputs only with --overwrite (or kept with "
+            "--resume). One run at a time per OUTDIR (a lock); SIGTERM and SIGHUP stop it like Ctrl-C."
         ),
         epilog=PROCESS_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -302,10 +326,14 @@ def _add_process(sub, default_steps: str) -> None:
                          help="output format (default: same as the input)")
     process.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
                          help="slices per backend call (default: 64)")
-    process.add_argument("--resume", action="store_true", help="keep outputs that exist and are complete")
+    process.add_argument("--resume", action="store_true",
+                         help="keep outputs finished earlier with the same settings from unchanged sources")
     process.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    process.add_argument("--executor", default="auto", choices=("auto", "threads", "processes"),
+                         help="where files run: worker processes (default on the CPU backend with enough files) "
+                              "or threads of one process (default on the GPU)")
     process.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                         help="reader and writer threads, each (default: CPUs, 2 to 8)")
+                         help="worker processes or threads (default: one process per core; threads: 2 to 8)")
     process.add_argument("--fill-nan", type=float, default=None, metavar="VALUE",
                          help="replace NaN/infinite input values with VALUE (default: such files fail)")
     process.add_argument("--png-bits", type=int, choices=(8, 16), default=None,
@@ -317,6 +345,21 @@ def _add_process(sub, default_steps: str) -> None:
     process.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
     process.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     process.set_defaults(func=cmd_process)
+
+    warmup = sub.add_parser(
+        "warmup",
+        help="compile the kernels of a pipeline once, so the first 'fastct process' starts at once",
+        description=(
+            "Compile the CPU (or GPU) kernels a pipeline needs for the given dtypes and store them in the "
+            "kernel cache. A first run compiles them anyway; warm up at set-up time to keep that out of it."
+        ),
+        epilog="example:\n  fastct warmup --dtypes int16,uint8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    warmup.add_argument("--steps", default=default_steps, help=f"pipeline steps (default: {default_steps})")
+    warmup.add_argument("--dtypes", default="int16", help="comma-separated dtypes (default: int16, CT's)")
+    warmup.add_argument("--backend", default="cpu", choices=("auto", "cpu", "gpu"), help="backend (default: cpu)")
+    warmup.set_defaults(func=cmd_warmup)
 
 
 # ---------------------------------------------------------------------------
