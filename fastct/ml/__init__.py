@@ -40,6 +40,8 @@ _LAZY = {
     "Evaluation": "evaluation",
     "save_model": "persist",
     "load_model": "persist",
+    "read_header": "persist",
+    "UntrustedModelError": "persist",
 }
 
 __all__ = ["features", "feature_names", "GROUPS", "DEFAULT_GROUPS", "fit_linear_svm", *_LAZY]

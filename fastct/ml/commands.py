@@ -23,8 +23,13 @@ examples:
   fastct classify --synthetic 200                     # lung phantoms, 4 classes x 200, 80/20 split
   fastct classify --synthetic 200 --baseline --report out/   # + raw-pixel baseline, figure and JSON
   fastct classify --data scans/ --size 256 --cv 5     # one sub-folder per class, 5-fold
-  fastct classify --data scans/ --kernel rbf --save model.joblib
-  fastct predict --model model.joblib new/*.dcm
+  fastct classify --data scans/ --size 256 --kernel rbf --save model.fastct
+  fastct predict --model model.fastct new/*.dcm
+
+--save writes one file (a zip of JSON and NumPy arrays, nothing executable)
+with the SVM calibrated for probabilities (Platt scaling on 5-fold
+cross-validated decision values), the training slice shape, the resampling
+(--size with --data), the steps, the feature definition and fastct's version.
 
 The model: fastct features of each slice (lung-field HU histogram, lesion size
 spectra, texture; see fastct.ml.spec) -> standard scaling -> SVM. Metrics are
@@ -82,7 +87,8 @@ def register(subparsers) -> None:
                    help="also evaluate the classic baseline (preprocessed pixels straight into the SVM)")
     p.add_argument("--report", metavar="OUTDIR", help="write OUTDIR/report.json and OUTDIR/confusion.png")
     p.add_argument("--examples", type=int, default=4, help="example slices per class in the figure (default 4)")
-    p.add_argument("--save", metavar="MODEL", help="save the trained model (joblib) for `fastct predict`")
+    p.add_argument("--save", metavar="MODEL",
+                   help="save the trained model (JSON + arrays, with probabilities) for `fastct predict`")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     p.set_defaults(func=cmd_classify)
 
@@ -95,10 +101,14 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     q.add_argument("--model", required=True, metavar="MODEL", help="model file from `fastct classify --save`")
+    q.add_argument("--trust-model-file", action="store_true",
+                   help="also load a pickle/joblib model file; loading one runs any code in it (only for files "
+                        "you made or trust)")
     q.add_argument("inputs", nargs="+", metavar="INPUT", help="scan files or folders (searched recursively)")
     q.add_argument("--backend", default=None, choices=("auto", "cpu", "gpu"),
                    help="compute backend (default: as the model was saved)")
-    q.add_argument("--size", type=int, default=None, help="resample slices to SIZE x SIZE first")
+    q.add_argument("--size", type=int, default=None,
+                   help="resample slices to SIZE x SIZE first (must be the model's training size)")
     q.add_argument("--json", action="store_true", help="print JSON instead of lines")
     q.set_defaults(func=cmd_predict)
 
@@ -185,6 +195,9 @@ def cmd_classify(args) -> int:
     X = features(images, steps=args.steps, groups=groups, backend=backend)
     feat_s = time.perf_counter() - t0
     model = make_model(args.kernel, args.C, steps=args.steps, groups=groups, backend=backend, solver=args.solver)
+    if args.save:
+        # The saved model gives probabilities to `fastct predict`; the evaluated model is the same one.
+        model.set_params(svm__probability=True, svm__random_state=args.seed)
     head = SkPipeline(model.steps[1:])  # scale -> svm, on the feature matrix
     model.named_steps["svm"]._check_params()
     svm_backend, solver = model.named_steps["svm"]._resolve(X)  # where the SVM runs (errors before training)
@@ -204,7 +217,8 @@ def cmd_classify(args) -> int:
                      skipped_files=[{"file": f, "reason": why} for f, why in skipped]),
         "model": {"features": list(groups), "n_features": len(feature_names(groups)), "steps": args.steps,
                   "scaling": "StandardScaler", "kernel": args.kernel, "C": args.C, "solver": solver,
-                  "backend": backend, "features_backend": feature_backend_name, "svm_backend": svm_backend},
+                  "backend": backend, "features_backend": feature_backend_name, "svm_backend": svm_backend,
+                  "probability": bool(args.save)},
         "split": {"method": split, "test_size": args.test_size if args.cv is None else None, "cv": args.cv,
                   "random_state": args.seed},
         "metrics": result.to_dict(),
@@ -232,7 +246,9 @@ def cmd_classify(args) -> int:
         info = {"classes": [str(c) for c in classes], "steps": args.steps, "groups": list(groups),
                 "kernel": args.kernel, "C": args.C, "trained_on": report["data"],
                 "f1_weighted": result.f1, "accuracy": result.accuracy}
-        save_model(full, args.save, info=info)
+        # --data --size resampled every slice: record it so that `fastct predict` does the same.
+        resize = args.size if args.data is not None and args.size is not None else None
+        save_model(full, args.save, info=info, resize=resize)
     if not text:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -282,6 +298,31 @@ def _input_files(inputs):
     return out
 
 
+def _target_shape(args, header):
+    """(shape to resample to or None, training shape or None) for `fastct predict`; _Usage on a conflict."""
+    record = header.get("input") or {}
+    trained = record.get("slice_shape")
+    resize = record.get("resize")
+    if args.size is not None:
+        wanted = [args.size, args.size]
+        if resize is not None and list(resize) != wanted:
+            raise _Usage(f"--size: the model was trained on slices resampled to {resize[0]}x{resize[1]}; "
+                         f"leave --size out (it is applied) or pass --size {resize[0]}")
+        if trained is not None and list(trained) != wanted:
+            raise _Usage(f"--size: the model was trained on {trained[0]}x{trained[1]} slices; "
+                         f"{args.size}x{args.size} slices would give meaningless scores (pass --size {trained[0]})")
+        return wanted, trained
+    return (list(resize) if resize is not None else None), trained
+
+
+def _model_parts(model):
+    """(transform or None, classifier): the pipeline's steps before its classifier, and the classifier."""
+    steps = getattr(model, "steps", None)
+    if steps and len(steps) > 1:
+        return model[:-1], model[-1]
+    return None, model
+
+
 def cmd_predict(args) -> int:
     if not _need_sklearn("predict"):
         return EXIT_FAILED
@@ -292,38 +333,65 @@ def cmd_predict(args) -> int:
 
     if args.size is not None and args.size < 8:
         return _usage("predict", f"--size: expected at least 8, got {args.size}")
-    model, header = load_model(args.model, backend=args.backend, with_info=True)
+    model, header = load_model(args.model, backend=args.backend, with_info=True, trust=args.trust_model_file)
+    try:
+        target, trained = _target_shape(args, header)
+    except _Usage as exc:
+        return _usage("predict", str(exc))
+    transform, clf = _model_parts(model)
+    has_proba = hasattr(clf, "predict_proba")
+    classes = list(getattr(model, "classes_", []))
     results, failed = [], 0
     for path, problem in _input_files(args.inputs):
         if problem is None:
             try:
                 slices = _read_slices(path)
-                if args.size is not None:
-                    slices = _resample(slices, args.size)
-                labels = model.predict(slices)
-                scores = np.asarray(model.decision_function(slices)) if hasattr(model, "decision_function") else None
+                if target is not None:
+                    if target[0] != target[1]:
+                        raise ValueError(f"the model records a non-square resampling {target}")
+                    slices = _resample(slices, target[0])
+                elif trained is not None and list(slices.shape[1:]) != list(trained):
+                    raise ValueError(
+                        f"slices are {slices.shape[1]}x{slices.shape[2]}, the model was trained on "
+                        f"{trained[0]}x{trained[1]} slices without resampling; its scores at another size are "
+                        f"meaningless. Resample with --size {trained[0]} if that is what you want"
+                    )
+                X = slices if transform is None else transform.transform(slices)
+                labels = clf.predict(X)
+                proba = np.asarray(clf.predict_proba(X)) if has_proba else None
+                scores = (np.asarray(clf.decision_function(X))
+                          if proba is None and hasattr(clf, "decision_function") else None)
             except Exception as exc:  # noqa: BLE001 - report the file, go on with the others
                 problem = f"{type(exc).__name__}: {exc}"
         if problem is not None:
             failed += 1
             print(f"fastct predict: {path}: {problem}", file=sys.stderr)
             continue
-        classes = list(getattr(model, "classes_", []))
         for i, label in enumerate(labels):
-            score = None
-            if scores is not None:
+            row = {"file": str(path), "slice": i, "prediction": str(label)}
+            k = classes.index(label) if label in classes else None
+            if proba is not None:
+                # predict is the SVM's decision; the probability is that of the predicted class.
+                row["probability"] = None if k is None else float(proba[i, k])
+                row["probabilities"] = {str(c): float(p) for c, p in zip(classes, proba[i])}
+            elif scores is not None:
                 if scores.ndim == 1:  # binary: positive side is classes_[1]
-                    score = float(scores[i]) if classes and label == classes[1] else float(-scores[i])
+                    row["decision"] = float(scores[i]) if k == 1 else float(-scores[i])
                 else:
-                    score = float(scores[i, classes.index(label)])
-            results.append({"file": str(path), "slice": i, "prediction": str(label), "score": score})
+                    row["decision"] = None if k is None else float(scores[i, k])
+            results.append(row)
     if args.json:
-        print(json.dumps({"model": str(args.model), "classes": header.get("classes"), "predictions": results,
+        print(json.dumps({"model": str(args.model), "classes": header.get("classes"),
+                          "slice_shape": trained, "resampled_to": target, "predictions": results,
                           "failed_inputs": failed}, indent=2))
     else:
         for r in results:
-            score = "" if r["score"] is None else f"\t{r['score']:+.3f}"
-            print(f"{r['file']}\t{r['slice']}\t{r['prediction']}{score}")
+            extra = ""
+            if r.get("probability") is not None:
+                extra = f"\tp={r['probability']:.3f}"
+            elif r.get("decision") is not None:
+                extra = f"\tdecision={r['decision']:+.3f}"
+            print(f"{r['file']}\t{r['slice']}\t{r['prediction']}{extra}")
     if failed:
         print(f"fastct predict: {failed} input(s) could not be classified", file=sys.stderr)
         return EXIT_FAILED
