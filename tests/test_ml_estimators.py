@@ -33,7 +33,6 @@ from fastct.ml import (  # noqa: E402
     save_model,
     set_backend,
 )
-from fastct.ml.figure import draw_text, evaluation_figure  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -269,17 +268,6 @@ def test_evaluate_kfold(feats):
 def test_evaluate_bad_input(images, labels, kwargs, message):
     with pytest.raises(InvalidArgumentError, match=message):
         evaluate(SVMClassifier(backend="cpu"), images, np.asarray(labels), **kwargs)
-
-
-def test_figure_pieces():
-    fig = evaluation_figure(np.array([[5, 1], [0, 6]]), ["normal", "nodule"], title="test",
-                            scores={"normal": (1.0, 0.8, 0.9, 6), "nodule": (0.9, 1.0, 0.95, 6)},
-                            examples={"normal": [(np.full((32, 32), -1000, np.int16), "nodule")]})
-    assert fig.dtype == np.uint8 and fig.ndim == 2 and fig.shape[0] > 200
-    assert (fig == 0).any() and (fig == 255).any()
-    canvas = np.full((10, 10), 255, np.uint8)
-    draw_text(canvas, "W", 50, 50)  # outside: clipped, no error
-    assert (canvas == 255).all()
 
 
 # ---------------------------------------------------------------------------

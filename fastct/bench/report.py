@@ -12,6 +12,8 @@ import json
 import math
 from pathlib import Path
 
+from .. import _draw
+from ..errors import MissingDependencyError
 from .data import DTYPES
 from .registry import GROUPS, OPS
 
@@ -253,16 +255,7 @@ def write_json(report: dict, path) -> Path:
 # ---------------------------------------------------------------------------
 # chart
 
-_COLOURS = {"fastct": (31, 119, 180), "best peer": (255, 127, 14), "copy floor": (160, 160, 160)}
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one fixed bitmap font
-        return ImageFont.load_default()
+_COLOURS = {"fastct": _draw.ACCENT, "best peer": (255, 127, 14), "copy floor": (160, 160, 160)}
 
 
 def _tick(value: float) -> str:
@@ -301,8 +294,8 @@ def write_chart(summary: list[dict], path, title: str = "fastct bench") -> Path 
     True
     """
     try:
-        from PIL import Image, ImageDraw
-    except ImportError:
+        Image, ImageDraw = _draw.pillow()
+    except MissingDependencyError:
         return None
     order = {g: i for i, g in enumerate(GROUPS)}
     panels = sorted({(r["backend"], r["pixels"], r["batch"]) for r in summary})
@@ -319,31 +312,30 @@ def write_chart(summary: list[dict], path, title: str = "fastct bench") -> Path 
     row_h = bar * len(series) + gap
     width = label_w + panel_w * len(panels) + 20
     height = top + row_h * len(rows) + bottom
-    img = Image.new("RGB", (width, height), "white")
+    img = Image.new("RGB", (width, height), _draw.WHITE)
     draw = ImageDraw.Draw(img)
-    font, small = _font(13), _font(10)
-    draw.text((10, 8), title, fill="black", font=_font(15))
+    _draw.text(draw, (10, 8), title, size=_draw.HEADING)
     x = 10
     for name, colour in _COLOURS.items():  # legend, under the title
         draw.rectangle([x, 34, x + 12, 44], fill=colour)
-        draw.text((x + 16, 31), name, fill="black", font=font)
+        _draw.text(draw, (x + 16, 39), name, size=13, anchor="lm")
         x += 120
     index = {(r["backend"], r["pixels"], r["group"], r["dtype"]): r for r in summary}
     span = math.log10(hi) - math.log10(lo)
     for p, (backend, pixels, batch) in enumerate(panels):
         x0 = label_w + p * panel_w
         plot_w = panel_w - 30
-        draw.text((x0, top - 34), f"{backend}, {batch}  (Mpx/s, log scale)", fill="black", font=font)
+        _draw.text(draw, (x0, top - 34), f"{backend}, {batch}  (Mpx/s, log scale)", size=13)
         decade = lo
         while decade <= hi * 1.0001:  # grid lines per decade
             gx = x0 + plot_w * (math.log10(decade) - math.log10(lo)) / span
-            draw.line([gx, top - 6, gx, top + row_h * len(rows)], fill=(225, 225, 225))
-            draw.text((gx - 8, top + row_h * len(rows) + 4), _tick(decade), fill="black", font=small)
+            draw.line([gx, top - 6, gx, top + row_h * len(rows)], fill=_draw.GRID)
+            _draw.text(draw, (gx, top + row_h * len(rows) + 4), _tick(decade), size=10, anchor="ma")
             decade *= 10
         for i, (group, dtype) in enumerate(rows):
             y = top + i * row_h
             if p == 0:
-                draw.text((10, y + 4), f"{group} {dtype}", fill="black", font=font)
+                _draw.text(draw, (10, y + (row_h - gap) // 2), f"{group} {dtype}", size=13, anchor="lm")
             r = index.get((backend, pixels, group, dtype))
             if r is None:
                 continue
@@ -354,7 +346,8 @@ def write_chart(summary: list[dict], path, title: str = "fastct bench") -> Path 
                 w = plot_w * (math.log10(max(v, lo)) - math.log10(lo)) / span
                 yy = y + k * bar
                 draw.rectangle([x0, yy, x0 + max(w, 1), yy + bar - 2], fill=_COLOURS[name])
+    from ..io.png import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format="PNG")
-    return path
+    return write_atomic(path, _draw.png_bytes(img))

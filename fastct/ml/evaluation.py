@@ -259,8 +259,9 @@ def evaluate(model, images, labels, *, test_size=0.2, cv=None, random_state=42, 
 
 
 def write_figure(result: Evaluation, images, path, *, examples: int = 4, title: str | None = None) -> Path:
-    """Write the PNG of an :class:`Evaluation`: confusion matrix, scores, example slices."""
-    from ..io.png import write_png
+    """Write the PNG of an :class:`Evaluation`: confusion matrix, scores, example slices (needs Pillow)."""
+    from .._draw import png_bytes
+    from ..io.png import write_atomic
     from .figure import evaluation_figure
 
     chosen = {}
@@ -271,12 +272,12 @@ def write_figure(result: Evaluation, images, path, *, examples: int = 4, title: 
         picks = (wrong + right)[: max(0, int(examples))]
         chosen[str(c)] = [(np.asarray(images[result.test_index[i]]), _plain(result.y_pred[i])) for i in picks]
     if title is None:
-        split = "HOLD-OUT" if result.method == "holdout" else result.method.upper()
-        title = (f"FASTCT CLASSIFY  {split} {result.n_test} OF {result.n_samples}  "
-                 f"ACCURACY {result.accuracy:.3f}  F1 (WEIGHTED) {result.f1:.3f}")
+        split = "hold-out" if result.method == "holdout" else result.method
+        title = (f"fastct classify: {split}, {result.n_test} of {result.n_samples} slices tested, "
+                 f"accuracy {result.accuracy:.3f}, F1 (weighted) {result.f1:.3f}")
     scores = {str(c): (v["precision"], v["recall"], v["f1"], v["support"]) for c, v in result.per_class.items()}
     fig = evaluation_figure(np.asarray(result.confusion), [str(c) for c in result.classes], title=title,
                             scores=scores, examples=chosen if examples else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_png(path, fig)
+    return write_atomic(path, png_bytes(fig))
