@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-import joblib  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -27,10 +26,8 @@ from fastct.ml import (  # noqa: E402
     evaluate,
     feature_names,
     features,
-    load_model,
     make_model,
     raw_pixel_model,
-    save_model,
     set_backend,
 )
 
@@ -52,11 +49,28 @@ def feats(data):
 # scikit-learn's own estimator checks
 
 
+def _expected_failures(estimator):
+    failures = {}
+    if estimator.solver != "fastct":
+        # libsvm stops at tol=1e-3, so SVC's weighted and repeated fits differ beyond the check's 1e-7;
+        # scikit-learn lists the same expected failure for its own SVC. The own solver passes it.
+        failures["check_sample_weight_equivalence_on_dense_data"] = (
+            "SVC (libsvm, tol 1e-3): weighted and repeated fits agree to the solver's tolerance, not to 1e-7")
+    if estimator.probability:
+        # As with SVC(probability=True): predict follows the decision function, the Platt sigmoids are fitted on
+        # held-out decision values, so argmax(predict_proba) may differ from predict near a boundary (the check
+        # wants both equal). tests/test_ml_weights.py measures how rarely.
+        failures["check_classifiers_train"] = "Platt probabilities need not agree with predict at the boundary"
+    return failures
+
+
 @parametrize_with_checks([
     SVMClassifier(backend="cpu"),
     SVMClassifier(backend="cpu", solver="fastct"),
     SVMClassifier("rbf", backend="cpu"),
-])
+    SVMClassifier(backend="cpu", solver="fastct", probability=True, class_weight="balanced"),
+    SVMClassifier("rbf", backend="cpu", probability=True, class_weight="balanced"),
+], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -118,7 +132,8 @@ def test_clone_and_params():
     clf = SVMClassifier("rbf", 3.0, gamma=0.1, backend="cpu", solver="sklearn", tol=1e-4, random_state=0)
     params = clf.get_params()
     assert params == {"kernel": "rbf", "C": 3.0, "gamma": 0.1, "backend": "cpu", "solver": "sklearn",
-                      "tol": 1e-4, "max_iter": None, "random_state": 0}
+                      "tol": 1e-4, "max_iter": None, "class_weight": None, "probability": False, "cv": None,
+                      "random_state": 0}
     twin = clone(clf)
     assert twin.get_params() == params and twin is not clf
     assert twin.set_params(C=0.5).C == 0.5
@@ -188,41 +203,13 @@ def test_raw_pixel_baseline_runs(data):
 
 
 # ---------------------------------------------------------------------------
-# Persistence
-
-
-@pytest.mark.parametrize("solver", ["sklearn", "fastct"])
-def test_save_and_load(tmp_path, data, solver):
-    images, labels = data
-    model = make_model(backend="cpu", solver=solver).fit(images, labels)
-    path = save_model(model, tmp_path / "m.joblib", info={"note": "test"})
-    loaded, header = load_model(path, with_info=True)
-    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
-    np.testing.assert_array_equal(loaded.decision_function(images), model.decision_function(images))
-    assert header["classes"] == sorted(set(labels.tolist())) and header["info"] == {"note": "test"}
-    # a plain joblib/pickle round trip works too, and the backend can be changed after loading
-    joblib.dump(model, tmp_path / "plain.joblib")
-    plain = load_model(tmp_path / "plain.joblib", backend="auto")
-    assert plain.get_params()["svm__backend"] == "auto"
-    np.testing.assert_array_equal(plain.predict(images), model.predict(images))
-    assert pickle.loads(pickle.dumps(model.named_steps["svm"])).coef_ is not None or solver == "sklearn"
+# Persistence (model files: tests/test_ml_persist.py)
 
 
 def test_own_solver_fitted_parameters_are_host_arrays(feats):
     X, y = feats
     clf = SVMClassifier(backend="cpu", solver="fastct").fit(X, y)
     assert isinstance(clf.coef_, np.ndarray) and isinstance(clf.intercept_, np.ndarray)
-
-
-def test_load_model_bad_files(tmp_path):
-    with pytest.raises(InvalidArgumentError, match="no such file"):
-        load_model(tmp_path / "missing.joblib")
-    (tmp_path / "junk.joblib").write_bytes(b"not a pickle")
-    with pytest.raises(InvalidArgumentError, match="not a loadable model"):
-        load_model(tmp_path / "junk.joblib")
-    joblib.dump([1, 2, 3], tmp_path / "list.joblib")
-    with pytest.raises(InvalidArgumentError, match="not a fitted model"):
-        load_model(tmp_path / "list.joblib")
 
 
 # ---------------------------------------------------------------------------
@@ -377,8 +364,9 @@ class _FakeCumlSVC:
 
         self._svc = SVC(**params)
 
-    def fit(self, X, y):
-        self._svc.fit(X, y)
+    def fit(self, X, y, sample_weight=None):
+        self.fit_weights = sample_weight
+        self._svc.fit(X, y, sample_weight=sample_weight)
         return self
 
     def predict(self, X):

@@ -229,7 +229,9 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
     class_weight : dict, "balanced" or None
         As in scikit-learn's ``SVC``: the ``C`` of the samples of class ``c``
         becomes ``class_weight[c] * C`` (classes missing from the dict: 1);
-        ``"balanced"`` uses ``n_samples / (n_classes * count(c))``. Folded
+        ``"balanced"`` uses ``n_samples / (n_classes * count(c))`` (counts
+        and ``n_samples`` summed over ``sample_weight`` when given, as
+        :func:`sklearn.utils.class_weight.compute_class_weight` does). Folded
         into the per-sample weights, so every solver applies it the same way
         (the own one-vs-rest solver in every one of its problems; scikit-learn's
         ``LinearSVC`` only weights each problem's positive class).
@@ -237,8 +239,10 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
         Also learn class probabilities (:meth:`predict_proba`): Platt scaling
         of cross-validated decision values, the same for every solver (see
         :mod:`fastct.ml.calibration`). Costs ``cv`` extra fits. ``predict``
-        stays the SVM's decision, so in rare cases it is not the class of
-        highest probability.
+        stays the SVM's decision, as with scikit-learn's
+        ``SVC(probability=True)``: the sigmoids are fitted on held-out
+        decision values, so near a boundary the predicted class is not always
+        the one of highest probability.
     cv : int or cross-validation splitter, optional
         Folds of that calibration (default: stratified 5-fold, fewer when a
         class has fewer than 5 samples; an iterable of ``(train, test)``
@@ -442,8 +446,16 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
             )
         n = X.shape[0]
         weights = None if sample_weight is None else self._check_sample_weight(sample_weight, n)
+        if weights is not None:
+            per_class = np.bincount(y_index, weights=weights, minlength=len(classes))
+            if (per_class <= 0).any():
+                raise InvalidArgumentError(
+                    f"sample_weight: class {classes[np.argmin(per_class)]!r} has no sample of positive weight; "
+                    "a classifier cannot learn a class it never sees (leave its samples out of X and y)"
+                )
         try:
-            class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+            # "balanced" counts each class with the sample weights, so a weight of k stays k copies
+            class_weight = compute_class_weight(self.class_weight, classes=classes, y=y, sample_weight=weights)
         except ValueError as exc:
             raise InvalidArgumentError(f"class_weight: {exc}") from exc
         class_weight = np.asarray(class_weight, dtype=np.float64)
