@@ -450,7 +450,7 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
             per_class = np.bincount(y_index, weights=weights, minlength=len(classes))
             if (per_class <= 0).any():
                 raise InvalidArgumentError(
-                    f"sample_weight: class {classes[np.argmin(per_class)]!r} has no sample of positive weight; "
+                    f"sample_weight: class {_label(classes[np.argmin(per_class)])!r} has no sample of positive weight; "
                     "a classifier cannot learn a class it never sees (leave its samples out of X and y)"
                 )
         try:
@@ -560,7 +560,7 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
             if counts.min() < 2:
                 raise InvalidArgumentError(
                     "probability: the cross-validated calibration needs at least 2 samples of every class; "
-                    f"class {classes[np.argmin(counts)]!r} has {counts.min()}"
+                    f"class {_label(classes[np.argmin(counts)])!r} has {counts.min()}"
                 )
             splitter = StratifiedKFold(n_splits=int(min(5, counts.min())))
         else:
@@ -705,6 +705,11 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _label(value):
+    """A class label as a plain Python value, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _to_host(a):
