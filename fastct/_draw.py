@@ -90,12 +90,24 @@ def text_size(text: str, size: int = TEXT) -> tuple[int, int]:
     """
     f = font(size)
     width = int(np.ceil(f.getlength(str(text)))) if hasattr(f, "getlength") else f.getbbox(str(text))[2]
-    ascent, descent = f.getmetrics()
-    return width, ascent + descent
+    if hasattr(f, "getmetrics"):
+        ascent, descent = f.getmetrics()
+        return width, ascent + descent
+    return width, f.getbbox("Hg")[3] + 2  # the bitmap font of Pillow builds without FreeType
+
+
+_ANCHOR_X = {"l": 0.0, "m": 0.5, "r": 1.0}
+_ANCHOR_Y = {"a": 0.0, "m": 0.5, "d": 1.0}
 
 
 def text(draw, xy, value, *, size: int = TEXT, fill=INK, anchor: str = "la") -> None:
-    """Draw one line of text; ``anchor`` as in Pillow (``"la"`` left/top, ``"mm"`` centred, ``"ra"`` right).
+    """Draw one line of text at ``xy`` placed by ``anchor``.
+
+    ``anchor`` is two letters as in Pillow: left, middle or right (``l``,
+    ``m``, ``r``) of the text, then its top, middle or bottom (``a``, ``m``,
+    ``d``) of the line: ``"la"`` top left, ``"mm"`` centred, ``"rm"``
+    right-aligned. Placed here from :func:`text_size` rather than by Pillow,
+    which ignores anchors for its bitmap font (Pillow without FreeType).
 
     Examples
     --------
@@ -105,7 +117,10 @@ def text(draw, xy, value, *, size: int = TEXT, fill=INK, anchor: str = "la") -> 
     >>> img.getbbox() is not None
     True
     """
-    draw.text(xy, str(value), fill=fill, font=font(size), anchor=anchor)
+    w, h = text_size(value, size)
+    x = xy[0] - _ANCHOR_X[anchor[0]] * w
+    y = xy[1] - _ANCHOR_Y[anchor[1]] * h
+    draw.text((round(x), round(y)), str(value), fill=fill, font=font(size))
 
 
 def vertical_text(image, centre, value, *, size: int = TEXT, fill=INK) -> None:
