@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import (
+    FastCTError,
     FileFormatError,
     InvalidArgumentError,
     MissingDependencyError,
@@ -103,6 +104,9 @@ def not_an_image_reason(ds) -> str | None:
     modality = str(ds.get("Modality", "") or "").strip().upper()
     return _NOT_IMAGE_MODALITIES.get(modality)
 
+
+_PALETTE_TAGS = frozenset((0x00281101, 0x00281102, 0x00281103, 0x00281201, 0x00281202, 0x00281203, 0x00281199,
+                           0x00281221, 0x00281222, 0x00281223))
 
 # Which fastct extra / package brings a decoder for a transfer syntax.
 _DECODER_PACKAGES = {
@@ -627,6 +631,59 @@ def read_dicom_series(source, *, series_uid: str | None = None, key: str | None 
 # writing
 
 
+# Object types (SOP Class UIDs) and what their IODs allow for pixel data.
+_SC = "1.2.840.10008.5.1.4.1.1.7"
+_SC_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"  # Multi-frame Grayscale Byte Secondary Capture
+_SC_WORD = "1.2.840.10008.5.1.4.1.1.7.3"  # Multi-frame Grayscale Word Secondary Capture
+# 8-bit grayscale only: ultrasound, VL photography/endoscopy/microscopy,
+# ophthalmic photography 8 bit, the byte secondary capture.
+_EIGHT_BIT_ONLY = ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1", "1.2.840.10008.5.1.4.1.1.6.2",
+                   _SC_BYTE, "1.2.840.10008.5.1.4.1.1.77.1.")
+# 16 bits allocated only: an 8-bit result is widened (losslessly) to 16.
+_SIXTEEN_BIT_ONLY = ("1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1",
+                     "1.2.840.10008.5.1.4.1.1.2.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.4",
+                     "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.128.1", "1.2.840.10008.5.1.4.1.1.130",
+                     _SC_WORD)
+# Digital X-ray (DX, mammography, intra-oral): unsigned pixels, RescaleSlope 1
+# and RescaleIntercept 0 are enumerated values, so a rescaled or signed
+# result cannot stay one of them.
+_IDENTITY_RESCALE_UNSIGNED = ("1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1",
+                              "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.1.2.1",
+                              "1.2.840.10008.5.1.4.1.1.1.3", "1.2.840.10008.5.1.4.1.1.1.3.1")
+
+# Attributes of the Enhanced MR "MR Pulse Sequence" module that dciodvfy (and
+# the IOD's condition) want only for ORIGINAL or MIXED images: a derived
+# image must not carry them.
+_ORIGINAL_ONLY = ("PulseSequenceName", "MRAcquisitionType", "EchoPulseSequence", "MultipleSpinEcho",
+                  "MultiPlanarExcitation", "PhaseContrast", "VelocityEncodingAcquisitionSequence",
+                  "TimeOfFlightContrast", "ArterialSpinLabelingContrast", "SteadyStateContrast",
+                  "EchoPlanarPulseSequence", "SaturationRecovery", "SpectrallySelectedSuppression",
+                  "OversamplingPhase", "GeometryOfKSpaceTraversal", "RectilinearPhaseEncodeReordering",
+                  "SegmentedKSpaceTraversal", "CoverageOfKSpace", "NumberOfKSpaceTrajectories",
+                  "BulkMotionCompensationTechnique", "BulkMotionSignalSource")
+
+# Patient, study and equipment attributes a converted (Secondary Capture)
+# object keeps from its source.
+_KEEP_ON_CONVERT = ("SpecificCharacterSet", "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
+                    "PatientSex", "PatientAge", "PatientWeight", "PatientSize", "StudyInstanceUID", "StudyDate",
+                    "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber", "StudyDescription",
+                    "SeriesNumber", "SeriesDescription", "BodyPartExamined", "Laterality", "FrameOfReferenceUID",
+                    "PositionReferenceIndicator", "ContentDate", "ContentTime", "InstanceNumber",
+                    "PatientOrientation", "BurnedInAnnotation")
+
+
+# Enhanced (multi-frame functional group) object types: their ImageType value 2
+# is PRIMARY even when derived, and their rescale lives in functional groups.
+_ENHANCED = ("1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2", "1.2.840.10008.5.1.4.1.1.4.1",
+             "1.2.840.10008.5.1.4.1.1.4.3", "1.2.840.10008.5.1.4.1.1.4.4", "1.2.840.10008.5.1.4.1.1.6.2",
+             "1.2.840.10008.5.1.4.1.1.12.1.1", "1.2.840.10008.5.1.4.1.1.12.2.1", "1.2.840.10008.5.1.4.1.1.13.1.",
+             "1.2.840.10008.5.1.4.1.1.128.1", "1.2.840.10008.5.1.4.1.1.130")
+
+
+def _in(uid: str, classes) -> bool:
+    return any(uid == c or (c.endswith(".") and uid.startswith(c)) for c in classes)
+
+
 def derived_uid(*sources) -> str:
     """A UID derived deterministically from ``sources`` (same inputs, same UID).
 
@@ -649,15 +706,25 @@ def _ds_number(value: float) -> str:
     return format_number_as_ds(float(value))
 
 
-def _quantise(batch: np.ndarray):
-    """Stored values, dtype, slope and intercept that represent ``batch`` in DICOM."""
+def _quantise(batch: np.ndarray, unsigned: bool = False):
+    """Stored values, slope and intercept that represent ``batch`` in DICOM.
+
+    uint8, uint16 and int16 are stored as they are; with ``unsigned`` (an
+    object type that allows only unsigned pixels) int16 is stored offset by
+    32768 with RescaleIntercept -32768 (exact). Floats are quantised to
+    uint16 over their range.
+    """
     a = batch
     if a.dtype.kind in "iu" and a.dtype.itemsize > 2:
         a = native(a)  # narrows when the values fit
-    if a.dtype in (np.uint8, np.uint16, np.int16):
-        return a, 1.0, 0.0
     if a.dtype.kind == "b":
         return a.astype(np.uint8), 1.0, 0.0
+    if a.dtype in (np.uint8, np.uint16):
+        return a, 1.0, 0.0
+    if a.dtype == np.int16:
+        if not unsigned:
+            return a, 1.0, 0.0
+        return (a.astype(np.int32) + 32768).astype(np.uint16), 1.0, -32768.0
     a = np.asarray(a, np.float32 if a.dtype == np.float32 else np.float64)  # float32 resolves 1/65535 steps
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
     if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -672,113 +739,205 @@ def _quantise(batch: np.ndarray):
     return stored, slope, intercept
 
 
-def _set_rescale(ds, slope: float, intercept: float, rescaled: bool) -> None:
+def _output_class(template, batch: np.ndarray, frames: int) -> tuple[str | None, str]:
+    """(SOP class to write, why) for ``batch`` derived from ``template``.
+
+    None keeps the source's class. A source class that cannot hold the
+    result (16-bit or rescaled values in an 8-bit-only or identity-rescale
+    type, several frames in a single-frame Secondary Capture) is replaced
+    by a Multi-frame Grayscale Secondary Capture.
+    """
+    if template is None or "SOPClassUID" not in template:
+        kind = "byte" if batch.dtype == np.uint8 else "word"
+        return (_SC_BYTE if kind == "byte" else _SC_WORD), "not from a DICOM image"
+    uid = str(template.SOPClassUID)
+    word = _SC_BYTE if batch.dtype == np.uint8 else _SC_WORD
+    if _in(uid, _EIGHT_BIT_ONLY) and batch.dtype != np.uint8:
+        return word, f"{template.SOPClassUID.name} holds 8-bit pixels only; the result is {batch.dtype}"
+    if _in(uid, _IDENTITY_RESCALE_UNSIGNED) and batch.dtype not in (np.uint8, np.uint16):
+        return word, f"{template.SOPClassUID.name} allows unsigned pixels without rescaling only; the result is {batch.dtype}"
+    if uid == _SC and frames > 1:
+        return word, "a single-frame Secondary Capture cannot hold several frames"
+    if uid.startswith("1.2.840.10008.5.1.4.1.1.7.") and uid not in (_SC_BYTE, _SC_WORD):
+        return word, "colour Secondary Capture"  # RGB types: the result is grey
+    return None, ""
+
+
+def _set_rescale(ds, slope: float, intercept: float, rescaled: bool, enhanced: bool) -> None:
     from pydicom.dataset import Dataset
 
     s, b = _ds_number(slope), _ds_number(intercept)
+    if enhanced:
+        # Enhanced objects carry the rescale in the Pixel Value Transformation
+        # functional group, never at the top level.
+        for keyword in ("RescaleSlope", "RescaleIntercept", "RescaleType"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        shared = ds.get("SharedFunctionalGroupsSequence") or []
+        found = False
+        for fg_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+            for group in ds.get(fg_name, []) or []:
+                if "PixelValueTransformationSequence" in group:
+                    found = True
+                    for item in group.PixelValueTransformationSequence:
+                        item.RescaleSlope, item.RescaleIntercept = s, b
+                        item.RescaleType = "US" if rescaled else item.get("RescaleType", "US")
+        if not found and rescaled and shared:
+            item = Dataset()
+            item.RescaleSlope, item.RescaleIntercept, item.RescaleType = s, b, "US"
+            shared[0].PixelValueTransformationSequence = [item]
+        return
     had = "RescaleSlope" in ds or "RescaleIntercept" in ds
-    if had or rescaled or str(ds.get("Modality", "")) == "CT":
+    sc = str(ds.SOPClassUID) in (_SC_BYTE, _SC_WORD)  # their IODs require the rescale triplet
+    if had or rescaled or sc or str(ds.get("Modality", "")) == "CT":
         ds.RescaleSlope, ds.RescaleIntercept = s, b
-        if "RescaleType" in ds or rescaled:
-            ds.RescaleType = "US" if rescaled else ds.get("RescaleType", "US")
-    for fg_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        for group in ds.get(fg_name, []) or []:
-            if "PixelValueTransformationSequence" in group:
-                for item in group.PixelValueTransformationSequence:
-                    item.RescaleSlope, item.RescaleIntercept = s, b
-                    if rescaled:
-                        item.RescaleType = "US"
-            elif fg_name == "SharedFunctionalGroupsSequence" and rescaled and "PerFrameFunctionalGroupsSequence" in ds:
-                item = Dataset()
-                item.RescaleSlope, item.RescaleIntercept, item.RescaleType = s, b, "US"
-                group.PixelValueTransformationSequence = [item]
+        if "RescaleType" in ds or rescaled or sc:
+            ds.RescaleType = "US" if rescaled or "RescaleType" not in ds else ds.RescaleType
 
 
-def _new_dataset(batch_shape, meta: ImageMeta | None, dtype: np.dtype):
-    """A Multi-frame Secondary Capture data set for data that did not come from DICOM."""
+def _new_dataset(meta: ImageMeta | None, sop_class: str, template=None):
+    """A Multi-frame Grayscale Secondary Capture data set, with every type 1 and 2
+    attribute of its IOD; patient and study from ``template`` when converting
+    a DICOM source, geometry from ``meta``.
+
+    Returns the data set and ``(location of the first slice, slice spacing)``
+    along the slice normal, for the frames' Slice Location Vector.
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    sop_class = "1.2.840.10008.5.1.4.1.1.7.2" if dtype == np.uint8 else "1.2.840.10008.5.1.4.1.1.7.3"
     ds.SOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
     source = str(meta.path) if meta is not None and meta.path is not None else "array"
-    ds.PatientName, ds.PatientID = "", ""
-    ds.StudyInstanceUID = derived_uid("study", source)
+    # type 2: present, empty when unknown
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                    "ReferringPhysicianName", "StudyID", "AccessionNumber", "Laterality", "PatientOrientation",
+                    "Manufacturer", "ContentDate", "ContentTime", "SeriesNumber", "InstanceNumber"):
+        setattr(ds, keyword, None)
+    if template is not None:
+        for keyword in _KEEP_ON_CONVERT:
+            if keyword in template:
+                ds[keyword] = copy.deepcopy(template[keyword])
+    if not ds.get("StudyInstanceUID"):
+        ds.StudyInstanceUID = derived_uid("study", source)
     ds.SeriesInstanceUID = derived_uid("series", source)
-    ds.Modality, ds.ConversionType = "OT", "WSD"
-    ds.SeriesNumber, ds.InstanceNumber = 1, 1
+    ds.Modality = str(template.get("Modality", "") or "OT") if template is not None else "OT"
+    ds.ConversionType = "WSD"
+    ds.SeriesNumber = ds.SeriesNumber if ds.SeriesNumber not in (None, "") else 1
+    ds.InstanceNumber = ds.InstanceNumber if ds.InstanceNumber not in (None, "") else 1
+    ds.BurnedInAnnotation = ds.get("BurnedInAnnotation") or "NO"
     if meta is not None and (meta.affine is not None or meta.spacing is not None):
-        origin, row_dir, col_dir, _, spacing = geometry_from_affine(meta.affine_or_default())
+        origin, row_dir, col_dir, normal, spacing = geometry_from_affine(meta.affine_or_default())
         ds.ImageOrientationPatient = [_ds_number(v) for v in list(row_dir) + list(col_dir)]
         ds.ImagePositionPatient = [_ds_number(v) for v in origin]
         ds.PixelSpacing = [_ds_number(spacing[1]), _ds_number(spacing[2])]
         ds.SpacingBetweenSlices = _ds_number(spacing[0])
         ds.SliceThickness = _ds_number(spacing[0])
-    return ds
+        return ds, (float(np.dot(origin, normal)), float(spacing[0]))
+    return ds, (0.0, 1.0)
 
 
 def _copy_header(template):
     """A copy of ``template`` without pixel data, cheap enough to make per slice.
 
-    Elements not yet decoded (pydicom's immutable raw elements) are shared,
-    decoded ones copied (sequences deeply), so the template is never changed.
+    Elements not yet decoded (pydicom's immutable raw elements) are shared
+    when their bytes are already explicit VR little endian, the output's
+    encoding; all others are decoded (with their own VR rules, a data set may
+    mix them) so that pydicom re-encodes them. Decoded elements are copied
+    (sequences deeply), so the template is never changed.
     """
     from pydicom.dataelem import RawDataElement
     from pydicom.dataset import Dataset
 
     ds = Dataset()
-    share_raw = tuple(template.original_encoding) == (False, True)  # raw bytes already explicit VR little endian
+    photometric = str(template.get("PhotometricInterpretation", "")).strip()
     for tag in template.keys():
-        if tag in _PIXEL_TAGS or tag in _DROP_ON_WRITE or tag.group == 0x0002:
+        if tag in _PIXEL_TAGS or tag.group == 0x0002:
+            continue
+        # A supplemental palette (monochrome image with a colour overlay LUT)
+        # stays; a palette that was the image's colour model goes.
+        if tag in _DROP_ON_WRITE and not (tag in _PALETTE_TAGS and photometric.startswith("MONOCHROME")):
             continue
         elem = template.get_item(tag)
         if isinstance(elem, RawDataElement):
-            if share_raw:
+            if elem.VR is not None and not elem.is_implicit_VR and elem.is_little_endian and elem.VR != "UN":
                 ds._dict[tag] = elem  # immutable: safe to share; decoded only when touched
                 continue
-            elem = template[tag]  # decode, to be re-encoded little endian
+            try:
+                elem = template[tag]  # decode, to be re-encoded explicit VR little endian
+            except Exception:  # noqa: BLE001 - an undecodable private or broken element is left out
+                continue
         ds.add(copy.deepcopy(elem) if elem.VR == "SQ" else copy.copy(elem))
-    if share_raw:
-        ds.set_original_encoding(False, True, template.original_character_set)
+    ds.set_original_encoding(False, True, template.original_character_set)
     return ds
 
 
-def _derived(template, batch: np.ndarray, meta, description: str | None, index: int):
+def _derived(template, batch: np.ndarray, meta, description: str | None, index: int, path=None):
     """Derived data set for one file: ``batch`` is ``(frames, H, W)``."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
-    stored, slope, intercept = _quantise(batch)
+    frames, rows, cols = batch.shape
+    sop_class, _ = _output_class(template, batch, frames)
+    unsigned = sop_class in (_SC_WORD, _SC_BYTE) or (
+        template is not None and sop_class is None and _in(str(template.get("SOPClassUID", "")), _IDENTITY_RESCALE_UNSIGNED))
+    stored, slope, intercept = _quantise(batch, unsigned=unsigned)
+    if sop_class is None and template is not None:
+        uid = str(template.get("SOPClassUID", ""))
+        if _in(uid, _SIXTEEN_BIT_ONLY) and stored.dtype == np.uint8:
+            stored = stored.astype(np.uint16)  # the type allows 16 bits only: widen, losslessly
+        if _in(uid, _EIGHT_BIT_ONLY) and stored.dtype != np.uint8:
+            sop_class = _SC_WORD
+        if _in(uid, _IDENTITY_RESCALE_UNSIGNED) and (slope != 1.0 or intercept != 0.0):
+            sop_class = _SC_WORD
+            stored, slope, intercept = _quantise(batch, unsigned=True)
+    if sop_class == _SC_BYTE and stored.dtype != np.uint8:
+        sop_class = _SC_WORD
+    if sop_class == _SC_WORD and stored.dtype == np.uint8:
+        stored = stored.astype(np.uint16)
     rescaled = stored.dtype != batch.dtype or slope != 1.0 or intercept != 0.0
-    if template is None:
-        ds = _new_dataset(batch.shape, meta, stored.dtype)
-        source_sop = source_series = None
+    source_sop = source_series = None
+    if template is not None:
+        source_sop = str(template.get("SOPInstanceUID", "") or "")
+        source_series = str(template.get("SeriesInstanceUID", "") or "")
+    converted = sop_class is not None
+    locations = (0.0, 1.0)
+    if converted:
+        ds, locations = _new_dataset(meta, sop_class, template)
     else:
         ds = _copy_header(template)
-        ds.file_meta = FileMetaDataset()
+    ds.file_meta = FileMetaDataset()
+    if not converted:
         for elem in getattr(template, "file_meta", []) or []:
             if elem.tag.element not in (0x0000, 0x0010):  # group length, transfer syntax: set below
                 ds.file_meta.add(copy.deepcopy(elem))
-        source_sop = str(template.get("SOPInstanceUID", ""))
-        source_series = str(template.get("SeriesInstanceUID", ""))
         if "SOPClassUID" not in ds:
-            ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    frames, rows, cols = stored.shape
+            ds.SOPClassUID = _SC
+    source = str(meta.path) if meta is not None and meta.path is not None else "array"
+    # missing UIDs get new ones, derived from the file so that reruns agree
+    if not ds.get("StudyInstanceUID"):
+        ds.StudyInstanceUID = derived_uid("study", source)
     tag = description or f"fastct {__version__}"
-    ds.SeriesInstanceUID = derived_uid("series", source_series or ds.SeriesInstanceUID, tag)
-    ds.SOPInstanceUID = derived_uid("sop", source_sop or f"{ds.SeriesInstanceUID}.{index}", tag)
+    ds.SeriesInstanceUID = derived_uid("series", source_series or source, tag, sop_class or "")
+    ds.SOPInstanceUID = derived_uid("sop", source_sop or f"{source}.{index}", tag, sop_class or "")
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.ImplementationVersionName = f"FASTCT_{__version__}"[:16]
+    groups = "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds
+    enhanced = not converted and (groups or _in(str(ds.SOPClassUID), _ENHANCED))
     kept = list(template.ImageType)[2:] if template is not None and "ImageType" in template else []
-    ds.ImageType = ["DERIVED", "SECONDARY"] + [str(v) for v in kept]
+    # Enhanced objects allow only PRIMARY as value 2 (they describe the
+    # whole frame set); other objects say SECONDARY for a derived image.
+    ds.ImageType = ["DERIVED", "PRIMARY" if enhanced else "SECONDARY"] + [str(v) for v in kept]
+    if enhanced:
+        for keyword in _ORIGINAL_ONLY:
+            if keyword in ds:
+                delattr(ds, keyword)
     ds.DerivationDescription = tag[:1024]
-    series_desc = str(ds.get("SeriesDescription", "")).strip()
+    series_desc = str(ds.get("SeriesDescription", "") or "").strip()
     ds.SeriesDescription = (f"{series_desc} [fastct]" if series_desc else "fastct")[:64]
-    if template is not None and source_sop:
+    if template is not None and source_sop and "SOPClassUID" in template:
         ref = Dataset()
         ref.ReferencedSOPClassUID = template.SOPClassUID
         ref.ReferencedSOPInstanceUID = source_sop
@@ -791,16 +950,36 @@ def _derived(template, batch: np.ndarray, meta, description: str | None, index: 
     ds.BitsAllocated = ds.BitsStored = bits
     ds.HighBit = bits - 1
     ds.PixelRepresentation = 1 if stored.dtype.kind == "i" else 0
-    multiframe = frames > 1 or "NumberOfFrames" in ds or (meta is not None and meta.extra.get("multiframe"))
+    multiframe = (converted or frames > 1 or "NumberOfFrames" in ds
+                  or (meta is not None and meta.extra.get("multiframe")))
     if multiframe:
         ds.NumberOfFrames = frames
     elif "NumberOfFrames" in ds:
         del ds.NumberOfFrames
-    _set_rescale(ds, slope, intercept, rescaled)
+    if converted:
+        ds.PresentationLUTShape = "INVERSE" if photometric == "MONOCHROME1" else "IDENTITY"
+        if frames > 1:
+            # The Multi-frame SC module wants a frame increment pointer for
+            # several frames; the slice location is what varies along a volume.
+            z0, dz = locations
+            ds.SliceLocationVector = [_ds_number(z0 + i * dz) for i in range(frames)]
+            ds.FrameIncrementPointer = 0x00182005  # Slice Location Vector
+    if str(ds.SOPClassUID) == _SC and "Laterality" not in ds:
+        ds.Laterality = None  # dciodvfy wants this type 2C element in Secondary Capture (empty when unknown)
+    _set_rescale(ds, slope, intercept, rescaled, enhanced and groups)
     if rescaled or stored.dtype != (meta.dtype if meta is not None else stored.dtype):
-        lo, hi = float(batch.min()), float(batch.max())
-        ds.WindowCenter = _ds_number((lo + hi) / 2)
-        ds.WindowWidth = _ds_number(max(hi - lo, 1e-6))
+        lo, hi = (float(batch.min()), float(batch.max())) if batch.size else (0.0, 1.0)
+        center, width = (lo + hi) / 2, max(hi - lo, 1.0)  # WindowWidth >= 1 (PS3.3 C.11.2.1.2)
+        if enhanced and groups:
+            for keyword in ("WindowCenter", "WindowWidth"):
+                if keyword in ds:
+                    delattr(ds, keyword)
+            for fg_name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+                for group in ds.get(fg_name, []) or []:
+                    for item in group.get("FrameVOILUTSequence", []) or []:
+                        item.WindowCenter, item.WindowWidth = _ds_number(center), _ds_number(width)
+        else:
+            ds.WindowCenter, ds.WindowWidth = _ds_number(center), _ds_number(width)
         for keyword in ("WindowCenterWidthExplanation", "VOILUTFunction"):
             if keyword in ds:
                 delattr(ds, keyword)
@@ -810,9 +989,16 @@ def _derived(template, batch: np.ndarray, meta, description: str | None, index: 
 
 
 def _save(ds, path: Path, overwrite: bool) -> Path:
-    with atomic_path(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds.save_as(tmp, enforce_file_format=True)
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.save_as(tmp, enforce_file_format=True)
+    except FastCTError:
+        raise
+    except OSError:
+        raise
+    except Exception as exc:
+        raise FileFormatError(f"{path}: could not encode the derived DICOM object: {type(exc).__name__}: {exc}") from exc
     return path
 
 
