@@ -457,9 +457,8 @@ def _bind_mask(mask):
         m = mask.reshape((-1, h, w))
         if not bool(m.reshape(m.shape[0], -1).any(axis=1).all()):
             raise InvalidArgumentError("mask: selects no pixel in at least one slice")
-        m = array_namespace(m).ascontiguousarray(m.view(np.uint8))
-        if not isinstance(batch, np.ndarray):  # a pipeline runs on the device: the mask goes there too
-            m = module.to_device(m)
+        # A pipeline chained on the device hands its steps device batches: the mask follows.
+        m = module.move_like(array_namespace(m).ascontiguousarray(m.view(np.uint8)), batch)
         return dict(params, mask=m)
 
     return bind

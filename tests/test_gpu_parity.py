@@ -465,3 +465,12 @@ def test_run_segments_uploads_once(gpu, rng, monkeypatch, cap):
     if gpu.runtime:
         kinds = [k for k, _ in gpu.runtime.transfers[start:]]
         assert kinds == ["upload", "download"] if cap is None else kinds.count("h2d_async") == 5
+
+
+def test_pipeline_with_a_mask_on_the_device(gpu, rng):
+    # The mask of an equalisation step follows the batch to the device when the
+    # pipeline's segments are chained there.
+    img = random_image(rng, (3, 17, 23), np.int16)
+    for mask in (rng.random((17, 23)) > 0.3, rng.random((3, 17, 23)) > 0.3):
+        pipe = fastct.Pipeline([("gaussian", {"sigma": 1.0, "method": "exact"}), ("equalize", {"mask": mask})])
+        check(pipe(img, backend="cpu"), pipe(img, backend="gpu"), exact=True, what=f"mask {mask.shape}")

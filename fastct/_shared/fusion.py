@@ -93,6 +93,22 @@ def morphology_stages(kinds, kh: int, kw: int, mode: str, cval) -> list[ChainSta
     return [ChainStage(kind, kh, kw, None, None, mode, cval) for kind in kinds]
 
 
+def compose_morphology(src, dst, footprint, mode, cval, kinds, *, chain, single, empty_like):
+    """Opening or closing on one backend: two running min/max passes by one footprint.
+
+    A rectangle runs as one fused two-stage ``chain(src, dst, stages)``;
+    other footprints as two ``single(src, dst, take_max)`` passes through a
+    temporary from ``empty_like``.
+    """
+    kh, kw = footprint.shape
+    stages = morphology_stages(kinds, kh, kw, mode, cval)
+    if is_rectangle(footprint) and chain_ok(stages):
+        return chain(src, dst, stages)
+    tmp = empty_like(src)
+    single(src, tmp, kinds[0] == STAGE_MAX)
+    return single(tmp, dst, kinds[1] == STAGE_MAX)
+
+
 def chain_ok(stages: list[ChainStage]) -> bool:
     """True when every stage after the first has a mode that stays near its edge."""
     return all(s.mode in FUSABLE_MODES for s in stages[1:])

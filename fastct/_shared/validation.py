@@ -217,3 +217,17 @@ def integer_limits(dtype) -> tuple[int, int]:
     """(min, max) of an integer dtype, used to saturate integer results."""
     info = np.iinfo(dtype)
     return int(info.min), int(info.max)
+
+
+def saturation_limits(dtype) -> tuple[int, int]:
+    """The bounds kernels saturate results of ``dtype`` to: the integer range, or
+    ``(0, 0)`` for floats, whose results are never saturated (kernels ignore them).
+
+    Examples
+    --------
+    >>> saturation_limits(np.uint8), saturation_limits(np.float32)
+    ((0, 255), (0, 0))
+    """
+    if np.dtype(dtype).kind == "f":
+        return 0, 0
+    return integer_limits(dtype)

@@ -13,7 +13,7 @@ _configure_cache()
 from . import features, filters, frequency, fused, histogram, intensity, morphology  # noqa: E402
 
 __all__ = [
-    "empty", "features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info",
+    "empty", "move_like", "features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info",
 ]
 
 
@@ -22,6 +22,11 @@ def empty(shape, dtype, like=None):
     import numpy as np
 
     return np.empty(shape, dtype)
+
+
+def move_like(array, like):
+    """``array`` as it is: everything the CPU backend computes on lives in host memory."""
+    return array
 
 
 def runtime_info() -> dict:

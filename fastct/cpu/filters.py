@@ -17,7 +17,7 @@ import numpy as np
 from .._shared import box_gaussian as box
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
-from .._shared.validation import integer_limits
+from .._shared.validation import saturation_limits
 from ._jit import add_scaled, fill_line, jit, jobjit, rowjit, rowjit_inline, widen
 from ._threads import run_jobs
 from .fused import run_chain
@@ -27,19 +27,6 @@ from .intensity import row_jobs
 BAND_ROWS = 32
 
 
-def _limits(dtype):
-    """Saturation bounds for writing ``dtype`` (unused for floats)."""
-    if np.dtype(dtype).kind == "f":
-        return 0, -1, 1
-    lo, hi = integer_limits(dtype)
-    return 0, lo, hi
-
-
-def _border_cval(cval, mode):
-    """cval as the kernels take it: only mode constant reads it, so never cast another."""
-    return cval if mode == "constant" else 0
-
-
 def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
     """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
 
@@ -47,7 +34,7 @@ def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
     """
     if boxes is not None:
         return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
-    stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, _border_cval(cval, mode))
+    stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, cval)
     return run_chain(batch, out, [stage])
 
 
@@ -67,7 +54,7 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     """
     if not widths_y or not widths_x:
         raise ValueError("box_gaussian: every axis needs at least one box (width 1 is the identity)")
-    cval = _border_cval(cval, mode)
+    cval = cval
     n, h, w = batch.shape
     ry, rx = box.radius(widths_y), box.radius(widths_x)
     rows_map = border_index_map(h, ry, ry, mode)  # -1: a row of cval (mode constant)
@@ -79,7 +66,7 @@ def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
     # Integer row sums are kept exact, or rounded to `bits` fractional bits
     # when the column sums could otherwise pass 2**53.
     mid_scale = -1.0 if bits is None else float(1 << bits)
-    _, lo, hi = _limits(out.dtype)
+    lo, hi = saturation_limits(out.dtype)
     # Rows take the differences-then-sums form (_box_rows_integer, _box_rows_pairs), written for
     # INTEGRATED_BOXES boxes; fewer are padded with width-1 boxes, which change nothing.
     integrated = len(widths_x) <= INTEGRATED_BOXES
@@ -112,7 +99,7 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
         chunk = max(chunk, numba.get_num_threads())
     chunk = max(1, min(n, chunk))
     blurred = np.empty((chunk, h, w), out.dtype)
-    _, lo, hi = _limits(out.dtype)
+    lo, hi = saturation_limits(out.dtype)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         part, tmp = batch[start:stop], blurred[: stop - start]
@@ -128,12 +115,12 @@ def sharpen(batch, out, *, amount, neighbours, mode, cval):
 
     ``amount=1, neighbours=4`` is the classic kernel ``[[0,-1,0],[-1,5,-1],[0,-1,0]]``.
     """
-    cval = _border_cval(cval, mode)
+    cval = cval
     n, h, w = batch.shape
     rows_map = border_index_map(h, 1, 1, mode)
     cols_map = border_index_map(w, 1, 1, mode)
     acc_type = np.float32 if out.dtype.kind == "f" else np.int64
-    _, lo, hi = _limits(out.dtype)
+    lo, hi = saturation_limits(out.dtype)
     band = max(1, min(h, BAND_ROWS))
     args = (batch, out, rows_map, cols_map, acc_type(cval), float(amount), neighbours == 8, lo, hi, band)
     run_jobs(_sharpen_kernel, args, n * -(-h // band))

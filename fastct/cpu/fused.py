@@ -42,7 +42,7 @@ import numpy as np
 from numba.core import types
 
 from .._shared.fusion import STAGE_LINEAR, STAGE_MAX, build_program
-from .._shared.validation import integer_limits
+from .._shared.validation import saturation_limits
 from ._jit import jit, jobjit, linjit, overload, prefetch_row, prefetch_row_for_write, rowjit, rowjit_inline
 from ._threads import run_jobs
 from .histogram import apply_lut, range_lut
@@ -90,9 +90,7 @@ def _band_rows(prog, h: int) -> int:
 def _limits(dtype, acc_dtype):
     """Saturation bounds of ``dtype`` in the accumulator's type (compared without conversions)."""
     acc = np.dtype(acc_dtype).type
-    if np.dtype(dtype).kind == "f":
-        return acc(0), acc(0)
-    lo, hi = integer_limits(dtype)
+    lo, hi = saturation_limits(dtype)
     return acc(lo), acc(hi)
 
 

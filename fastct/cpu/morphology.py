@@ -14,7 +14,7 @@ import numpy as np
 
 from .._shared.borders import border_index_map
 from .._shared.footprints import footprint_offsets, is_rectangle
-from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, chain_ok
+from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, compose_morphology
 from ._jit import fill_line, jobjit, rowjit
 from ._threads import run_jobs
 from .fused import run_chain
@@ -44,19 +44,11 @@ def closing(batch, out, *, footprint, mode, cval):
 
 
 def _compose(batch, out, footprint, mode, cval, kinds):
-    kh, kw = footprint.shape
-    stages = [ChainStage(k, kh, kw, None, None, mode, cval) for k in kinds]
-    if is_rectangle(footprint) and chain_ok(stages):
-        return run_chain(batch, out, stages)
-    tmp = np.empty_like(batch)
-    _morph(batch, tmp, footprint, mode, cval, take_max=kinds[0] == STAGE_MAX)
-    return _morph(tmp, out, footprint, mode, cval, take_max=kinds[1] == STAGE_MAX)
+    return compose_morphology(batch, out, footprint, mode, cval, kinds, chain=run_chain, empty_like=np.empty_like,
+                              single=lambda s, d, take_max: _morph(s, d, footprint, mode, cval, take_max))
 
 
 def _morph(batch, out, footprint, mode, cval, take_max):
-    # cval only exists in mode constant (validated there to fit the dtype);
-    # elsewhere it is unused and must not be cast (a uint8 cast of -1 raises).
-    cval = cval if mode == "constant" else 0
     if is_rectangle(footprint):
         kh, kw = footprint.shape
         kind = STAGE_MAX if take_max else STAGE_MIN

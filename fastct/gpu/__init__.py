@@ -42,6 +42,7 @@ READY = _os.environ.get("FASTCT_GPU_READY") == "1"
 __all__ = [
     "READY",
     "empty",
+    "move_like",
     "features",
     "filters",
     "frequency",
@@ -103,11 +104,22 @@ def empty(shape, dtype, like):
     """An uninitialised array where ``like`` lives: on the device for a device array, else in NumPy."""
     import numpy as np
 
-    if isinstance(like, np.ndarray):  # a NumPy batch: the twin itself moves it to the device and back
+    if _on_host(like):  # the twin moves a host batch to the device and back itself
         return np.empty(shape, dtype)
     from . import _runtime
 
     return _runtime.get().xp.empty(shape, dtype)
+
+
+def move_like(array, like):
+    """``array`` where ``like`` lives: uploaded when ``like`` is on the device (a mask beside a batch)."""
+    return array if _on_host(like) else to_device(array)
+
+
+def _on_host(array) -> bool:
+    import numpy as np
+
+    return type(array) is np.ndarray  # the emulator's device arrays subclass ndarray
 
 
 def synchronize() -> None:

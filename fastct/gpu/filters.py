@@ -16,25 +16,13 @@ import numpy as np
 from .._shared import box_gaussian as box
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
-from .._shared.validation import integer_limits
+from .._shared.validation import saturation_limits
 from . import _geometry, _runtime, _transfer
 from ._kernels import name_expr
 from ._launch import f32, f64, i32, i64, kernels, launch, to_device
 from .fused import chain_device, chain_scratch_bytes
 
 STENCIL = "stencil.cu"
-
-
-def _limits(dtype):
-    """Saturation bounds for writing ``dtype`` (unused for floats)."""
-    if np.dtype(dtype).kind == "f":
-        return -1, 1
-    return integer_limits(dtype)
-
-
-def _border_cval(cval, mode):
-    """cval as the kernels take it: only mode constant reads it, so never cast another."""
-    return cval if mode == "constant" else 0
 
 
 def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
@@ -76,12 +64,12 @@ def box_gaussian_device(src, dst, widths_y, widths_x, mode, cval):
     ry, rx = box.radius(widths_y), box.radius(widths_x)
     rows_map = border_index_map(h, ry, ry, mode)
     cols_map = border_index_map(w, rx, rx, mode)
-    lo, hi = _limits(dst.dtype)
+    lo, hi = saturation_limits(dst.dtype)
     xp = _runtime.get().xp
     for s0 in range(0, n, BOX_GROUP_SLICES):
         s1 = min(n, s0 + BOX_GROUP_SLICES)
         box.box_gaussian_xp(xp, src[s0:s1], dst[s0:s1], widths_y, widths_x, rows_map, cols_map,
-                            _border_cval(cval, mode), lo, hi)
+                            cval, lo, hi)
     return dst
 
 
@@ -104,7 +92,7 @@ def sharpen(batch, out, *, amount, neighbours, mode, cval):
 
 
 def gaussian_device(src, dst, taps_y, taps_x, mode, cval):
-    stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, _border_cval(cval, mode))
+    stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, cval)
     return chain_device(src, dst, [stage])
 
 
@@ -114,7 +102,7 @@ def unsharp_device(src, dst, taps_y, taps_x, amount, mode, cval, boxes=None):
         gaussian_device(src, blurred, taps_y, taps_x, mode, cval)
     else:
         box_gaussian_device(src, blurred, boxes[0], boxes[1], mode, cval)
-    lo, hi = _limits(dst.dtype)
+    lo, hi = saturation_limits(dst.dtype)
     (kernel,) = kernels(STENCIL, src.dtype, name_expr("unsharp_combine", src.dtype))
     grid, block = _geometry.elementwise_grid(src.size)
     launch(kernel, grid, block, src, blurred, dst, i64(src.size), f32(amount), i64(lo), i64(hi))
@@ -125,9 +113,8 @@ def sharpen_device(src, dst, amount, neighbours, mode, cval):
     n, h, w = src.shape
     rows_map = to_device(border_index_map(h, 1, 1, mode), np.int32)
     cols_map = to_device(border_index_map(w, 1, 1, mode), np.int32)
-    lo, hi = _limits(dst.dtype)
+    lo, hi = saturation_limits(dst.dtype)
     (kernel,) = kernels(STENCIL, src.dtype, name_expr("sharpen", src.dtype))
-    cval = _border_cval(cval, mode)
     for s0, s1 in _geometry.slice_parts(n):
         grid, block = _geometry.plane_grid(h * w, s1 - s0)
         launch(kernel, grid, block, src[s0:s1], dst[s0:s1], i32(h), i32(w), rows_map, cols_map, f64(cval),

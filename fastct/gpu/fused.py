@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared.fusion import STAGE_LINEAR, STAGE_MAX, build_program, chain_ok
-from .._shared.validation import integer_limits
+from .._shared.validation import saturation_limits
 from . import _geometry, _runtime, _transfer
 from ._kernels import name_expr
 from ._launch import dummy, f32, i32, kernels, launch, to_device
@@ -83,7 +83,7 @@ def chain_device(src, dst, stages, keys=None):
     linear = bool(np.any(prog.kinds == STAGE_LINEAR))
     stats = keys is not None
     plan = _geometry.chain_tile_plan(prog.ky, prog.kx, linear, src.dtype.itemsize, acc.itemsize, stats)
-    lo, hi = _limits(dst.dtype)
+    lo, hi = saturation_limits(dst.dtype)
     if plan is None:
         _chain_passes(src, dst, prog, acc, lo, hi)
         if stats:
@@ -105,12 +105,6 @@ def chain_device(src, dst, stages, keys=None):
                keys_lo[s0:s1] if stats else keys_lo, keys_hi[s0:s1] if stats else keys_hi,
                shared_mem=plan.shared_bytes)
     return dst
-
-
-def _limits(dtype):
-    if np.dtype(dtype).kind == "f":
-        return 0, 0
-    return integer_limits(dtype)
 
 
 def _chain_passes(src, dst, prog, acc, lo, hi):

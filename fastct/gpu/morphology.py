@@ -13,7 +13,7 @@ import numpy as np
 
 from .._shared.borders import border_index_map
 from .._shared.footprints import footprint_offsets, is_rectangle
-from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, chain_ok
+from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, compose_morphology
 from . import _geometry, _runtime, _transfer
 from ._kernels import name_expr
 from ._launch import i32, kernels, launch, to_device
@@ -53,20 +53,13 @@ def _run(batch, out, compute, extra=False):
 
 def compose_device(src, dst, footprint, mode, cval, kinds):
     """Two morphology stages by the same footprint (fused when it is a rectangle)."""
-    kh, kw = footprint.shape
-    stages = [ChainStage(k, kh, kw, None, None, mode, cval) for k in kinds]
-    if is_rectangle(footprint) and chain_ok(stages):
-        return chain_device(src, dst, stages)
-    tmp = _runtime.get().xp.empty_like(src)
-    morph_device(src, tmp, footprint, mode, cval, take_max=kinds[0] == STAGE_MAX)
-    return morph_device(tmp, dst, footprint, mode, cval, take_max=kinds[1] == STAGE_MAX)
+    return compose_morphology(src, dst, footprint, mode, cval, kinds, chain=chain_device,
+                              empty_like=_runtime.get().xp.empty_like,
+                              single=lambda s, d, take_max: morph_device(s, d, footprint, mode, cval, take_max))
 
 
 def morph_device(src, dst, footprint, mode, cval, take_max):
     """Erosion (``take_max=False``) or dilation of device slices."""
-    # cval only exists in mode constant (validated there to fit the dtype);
-    # elsewhere it is unused and must not be cast.
-    cval = cval if mode == "constant" else 0
     if is_rectangle(footprint):
         kh, kw = footprint.shape
         kind = STAGE_MAX if take_max else STAGE_MIN
