@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastct
-from fastct import distributed
+from fastct import dask_arrays
 from conftest import random_image
 
 da = pytest.importorskip("dask.array")
@@ -82,9 +82,9 @@ def test_two_dimensional_dask_slice(rng):
 
 
 def test_large_whole_slice_rechunk_warns(monkeypatch):
-    monkeypatch.setattr(distributed, "WHOLE_SLICE_WARN_BYTES", 1000)
+    monkeypatch.setattr(dask_arrays, "WHOLE_SLICE_WARN_BYTES", 1000)
     x = da.zeros((8, 64, 64), dtype=np.int16, chunks=(4, 32, 32))
-    with pytest.warns(distributed.RechunkWarning, match="whole slices"):
+    with pytest.warns(dask_arrays.RechunkWarning, match="whole slices"):
         fastct.process(x, "equalize")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -109,4 +109,4 @@ def test_bad_dask_input_is_rejected_eagerly():
 
 
 def test_limit_numba_threads_is_a_no_op_outside_workers():
-    assert distributed.limit_numba_threads() is None
+    assert dask_arrays.limit_numba_threads() is None

@@ -1,4 +1,4 @@
-"""Files on a real Dask cluster (loopback only): same outputs and report as the local run."""
+"""Files on a real Dask cluster (loopback only): the job engine's Dask executor gives the local run's outputs and report."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pytest
 pytest.importorskip("distributed")
 
 import fastct  # noqa: E402
-from fastct import distributed, runner  # noqa: E402
+from fastct import jobs  # noqa: E402
+from fastct.dask_arrays import limit_numba_threads  # noqa: E402
 from fastct.errors import OutputExistsError  # noqa: E402
 
 STEPS = "erode:3,gaussian:1"
@@ -28,7 +29,7 @@ def cluster():
     """Two worker processes with one thread each, on 127.0.0.1."""
     from distributed import Client
 
-    cl = distributed.local_cluster(2, 1)
+    cl = jobs.local_cluster(2, 1)
     client = Client(cl)
     yield client
     client.close()
@@ -54,23 +55,26 @@ def _outputs(folder: Path) -> dict:
 
 def test_cluster_matches_the_local_command(tmp_path, cluster):
     src = _tree(tmp_path / "in")
-    local = runner.process_files(src, tmp_path / "local", STEPS, backend="cpu", progress="quiet")
-    dist = distributed.process_files(src, tmp_path / "dist", STEPS, client=cluster, progress="quiet")
-    assert dist.exit_code == local.exit_code == 1  # two bad files, reported, the rest written
-    assert [str(r.source) for r in dist.failed] == [str(r.source) for r in local.failed]
+    local = jobs.process_files(src, tmp_path / "local", STEPS, backend="cpu", progress="quiet")
+    dist = jobs.process_files(src, tmp_path / "dist", STEPS, client=cluster, progress="quiet")
+    assert dist.exit_code == local.exit_code == 1  # bad files, reported, the rest written
+    assert [(str(r.source), r.status) for r in dist.results] == [(str(r.source), r.status) for r in local.results]
     assert len(dist.ok) == len(local.ok) == 6 and dist.slices == local.slices == 18
     a, b = _outputs(tmp_path / "local"), _outputs(tmp_path / "dist")
     assert a.keys() == b.keys() and len(a) == 6
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
     report = json.loads((tmp_path / "dist" / "report.json").read_text())
-    assert report["counts"] == {"ok": 6, "skipped": 0, "failed": 2, "not_done": 0}
-    assert {Path(f["input"]).name for f in report["failed"]} == {"broken.npy", "empty.npy"}
+    local_report = json.loads((tmp_path / "local" / "report.json").read_text())
+    assert report["counts"] == local_report["counts"]
+    assert report["counts"]["ok"] == 6 and report["counts"]["not_done"] == 0
+    assert report["executor"] == "dask" and local.executor in ("threads", "processes")
+    assert {Path(f["input"]).name for f in report["failed"] + report["skipped"]} == {"broken.npy", "empty.npy"}
 
 
 def test_worker_threads_follow_threads_per_worker(cluster):
     def numba_threads():
-        distributed.limit_numba_threads()
+        limit_numba_threads()
         import numba
 
         return numba.get_num_threads()
@@ -83,11 +87,11 @@ def test_worker_threads_follow_threads_per_worker(cluster):
 
 def test_resume_and_existing_outputs_on_the_cluster(tmp_path, cluster):
     src = _tree(tmp_path / "in", bad=False)
-    first = distributed.process_files(src, tmp_path / "out", STEPS, client=cluster, progress="quiet")
+    first = jobs.process_files(src, tmp_path / "out", STEPS, client=cluster, progress="quiet")
     assert first.exit_code == 0
     with pytest.raises(OutputExistsError):
-        distributed.process_files(src, tmp_path / "out", STEPS, client=cluster, progress="quiet")
-    again = distributed.process_files(src, tmp_path / "out", STEPS, client=cluster, resume=True, progress="quiet")
+        jobs.process_files(src, tmp_path / "out", STEPS, client=cluster, progress="quiet")
+    again = jobs.process_files(src, tmp_path / "out", STEPS, client=cluster, resume=True, progress="quiet")
     assert len(again.skipped) == 6 and again.exit_code == 0
 
 
@@ -106,7 +110,7 @@ def test_a_killed_worker_loses_nothing(tmp_path):
     n = 40
     src = _many_files(tmp_path / "in", n)
     out = tmp_path / "out"
-    cl = distributed.local_cluster(2, 1)
+    cl = jobs.local_cluster(2, 1)
     client = Client(cl)
     seen_at_kill = []
     try:
@@ -124,7 +128,7 @@ def test_a_killed_worker_loses_nothing(tmp_path):
 
         killer = threading.Thread(target=kill_after_first_output)
         killer.start()
-        summary = distributed.process_files(src, out, STEPS, client=client, progress="quiet")
+        summary = jobs.process_files(src, out, STEPS, client=client, progress="quiet")
         killer.join()
     finally:
         client.close()
@@ -132,7 +136,7 @@ def test_a_killed_worker_loses_nothing(tmp_path):
     assert seen_at_kill and seen_at_kill[0] < n  # the kill really happened mid-run
     outputs = sorted(out.glob("*.npy"))
     assert [p.name for p in outputs] == [f"s{i:02d}.npy" for i in range(n)]
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != ".fastct-manifest.jsonl"]
     assert summary.exit_code == 0 and len(summary.ok) == n
     for p in outputs:
         np.testing.assert_array_equal(np.load(p), fastct.process(np.load(src / p.name), STEPS, backend="cpu"))
@@ -147,7 +151,7 @@ def test_cli_scheduler_local(tmp_path):
     )
     assert proc.returncode == 1, proc.stderr  # the two bad files
     report = json.loads(proc.stdout)
-    assert report["counts"]["ok"] == 2 and report["counts"]["failed"] == 2
+    assert report["counts"]["ok"] == 2 and report["counts"]["failed"] + report["counts"]["skipped"] == 2
     bad = subprocess.run([sys.executable, "-m", "fastct.cli", "process", str(src), "-o", str(tmp_path / "o2"),
                           "--scheduler", "nowhere"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "scheduler" in bad.stderr

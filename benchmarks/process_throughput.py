@@ -1,0 +1,193 @@
+"""``fastct process`` against a plain single-process pydicom loop, side by side in one run.
+
+Usage::
+
+    python benchmarks/process_throughput.py [--files 300] [--repeats 3] [--formats dcm,npy] [--workers 1,2]
+
+1. Writes ``--files`` DICOM files of 512x512 int16 (a synthetic chest
+   phantom, stored with RescaleIntercept -1024) into a temporary folder.
+2. Warms the kernel cache once (``fastct warmup``), so every measured run
+   loads kernels instead of compiling them, as a user's second run does.
+3. For each output format, alternately (so both see the same machine load):
+
+   * the **plain loop**, a fresh ``python`` process running
+     ``pydicom.dcmread`` -> ``pixel_array`` -> ``apply_modality_lut`` ->
+     ``fastct.process`` (default steps) -> ``save_as`` (or ``np.save``) file by file;
+   * ``fastct process IN -o OUT --format F`` as a command, with worker
+     processes (``--workers 1`` and ``2``) and with threads.
+
+   Times are wall clock of the whole command, start-up included; medians of
+   ``--repeats``. Ratios are plain-loop time / fastct time (above 1: fastct faster).
+4. ``fastct.io.read`` against pydicom's read + ``pixel_array`` + modality LUT,
+   in this process, alternated, medians.
+
+Results go to ``benchmarks/results/<machine>-process_throughput.json`` with the
+machine, versions and thread counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from ._machine import machine_info, machine_name
+except ImportError:  # run as a script
+    from _machine import machine_info, machine_name
+
+PLAIN_LOOP = r"""
+import sys
+from pathlib import Path
+import numpy as np
+import pydicom
+from pydicom.pixels import apply_modality_lut
+import fastct
+
+src, out, fmt = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+out.mkdir(parents=True, exist_ok=True)
+for path in sorted(src.iterdir()):
+    ds = pydicom.dcmread(path)
+    hu = apply_modality_lut(ds.pixel_array, ds)
+    hu = hu.astype(np.int16) if np.array_equal(hu, np.round(hu)) else hu.astype(np.float32)
+    result = fastct.process(hu, backend="cpu")
+    if fmt == "npy":
+        np.save(out / (path.stem + ".npy"), result)
+    else:
+        stored = np.round((result - float(ds.RescaleIntercept)) / float(ds.RescaleSlope)).astype(ds.pixel_array.dtype)
+        ds.PixelData = stored.tobytes()
+        ds.save_as(out / path.name)
+"""
+
+
+def make_files(folder: Path, n: int) -> None:
+    """``n`` single-slice CT DICOM files of 512x512 int16 (stored + intercept -1024)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    from fastct.datasets import chest_phantom
+
+    folder.mkdir(parents=True, exist_ok=True)
+    template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    volume = chest_phantom(16, 512, seed=0)
+    series = generate_uid()
+    for i in range(n):
+        ds = template.copy()
+        ds.Rows = ds.Columns = 512
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        ds.PixelData = (volume[i % len(volume)] + 1024).astype(np.int16).tobytes()
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = series, generate_uid()
+        ds.ImagePositionPatient, ds.InstanceNumber = [0.0, 0.0, float(i)], i + 1
+        ds.save_as(folder / f"im{i:05d}.dcm")
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def read_ratio(files: list[Path], repeats: int) -> dict:
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+
+    import fastct.io
+
+    def plain():
+        for f in files:
+            ds = pydicom.dcmread(f)
+            apply_modality_lut(ds.pixel_array, ds)
+
+    def ours():
+        for f in files:
+            fastct.io.read(f)
+
+    plain(), ours()  # imports and first-touch out of the way
+    times = {"pydicom": [], "fastct.io.read": []}
+    for _ in range(repeats):
+        for name, fn in (("pydicom", plain), ("fastct.io.read", ours)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"files_per_second": {k: round(len(files) / v, 1) for k, v in med.items()},
+            "ratio": round(med["pydicom"] / med["fastct.io.read"], 3)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--formats", default="dcm,npy")
+    parser.add_argument("--workers", default="1,2", help="worker-process counts to measure")
+    parser.add_argument("--threads", action="store_true", help="also measure the threads executor")
+    parser.add_argument("--out", default=None, help="results file (default: benchmarks/results/<machine>-...json)")
+    args = parser.parse_args(argv)
+
+    py = sys.executable
+    tmp = Path(tempfile.mkdtemp(prefix="fastct-throughput-"))
+    try:
+        src = tmp / "in"
+        make_files(src, args.files)
+        subprocess.run([py, "-m", "fastct.cli", "warmup", "--dtypes", "int16"], check=True, stdout=subprocess.DEVNULL)
+        plain_script = tmp / "plain_loop.py"
+        plain_script.write_text(PLAIN_LOOP)
+        variants = [(f"fastct --workers {w} (processes)", ["--executor", "processes", "--workers", str(w)])
+                    for w in (int(x) for x in args.workers.split(","))]
+        if args.threads:
+            variants.append(("fastct --executor threads", ["--executor", "threads"]))
+        rows = []
+        for fmt in args.formats.split(","):
+            times: dict[str, list[float]] = {"plain loop": []}
+            for _ in range(args.repeats):
+                out = tmp / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                times["plain loop"].append(timed([py, str(plain_script), str(src), str(out), fmt]))
+                for label, extra in variants:
+                    shutil.rmtree(out, ignore_errors=True)
+                    cmd = [py, "-m", "fastct.cli", "process", str(src), "-o", str(out), "--format", fmt,
+                           "--backend", "cpu", "-q", *extra]
+                    times.setdefault(label, []).append(timed(cmd))
+            plain = statistics.median(times["plain loop"])
+            for label, values in times.items():
+                med = statistics.median(values)
+                rows.append({"format": fmt, "runner": label, "files": args.files, "seconds": round(med, 3),
+                             "all_seconds": [round(v, 3) for v in values],
+                             "files_per_second": round(args.files / med, 1),
+                             "speedup_vs_plain_loop": round(plain / med, 3)})
+                print(f"{fmt:4} {label:34} {med:7.2f} s  {args.files / med:7.1f} files/s  x{plain / med:.2f}")
+        read = read_ratio(sorted(src.iterdir()), args.repeats)
+        print(f"fastct.io.read vs pydicom read+pixel_array+modality LUT: x{read['ratio']:.2f} "
+              f"({read['files_per_second']})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report = {
+        "benchmark": "process_throughput",
+        "what": "wall time of whole commands (start-up included), warm kernel cache, default steps, "
+                "512x512 int16 DICOM in; medians",
+        "machine": machine_info("pydicom"),
+        "environment": {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS") if os.environ.get(k)},
+        "results": rows,
+        "read": read,
+    }
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
+        f"{machine_name()}-process_throughput-{args.files}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
