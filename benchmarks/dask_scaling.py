@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import fastct
-from fastct import distributed
+from fastct.jobs import local_cluster
 from fastct.datasets import chest_phantom
 
 try:
@@ -63,7 +63,7 @@ def run_cluster(n_workers, slices, size, chunk, steps, repeats):
     from dask import delayed
     from distributed import Client, wait
 
-    cluster = distributed.local_cluster(n_workers, 1)
+    cluster = local_cluster(n_workers, 1)
     client = Client(cluster)
     try:
         blocks = [
