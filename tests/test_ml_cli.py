@@ -18,7 +18,7 @@ pytest.importorskip("sklearn")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("classify")
-    model = out / "model.joblib"
+    model = out / "model.fastct"
     argv = ["classify", "--synthetic", "6", "--size", "64", "--backend", "cpu", "--baseline",
             "--report", str(out / "report"), "--save", str(model)]
     return out, model, argv
@@ -51,9 +51,77 @@ def test_predict_new_scans(trained, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
     assert {line.split("\t")[2] for line in lines} <= {"normal", "nodule", "cavity", "fibrosis"}
+    for line in lines:  # the last column is the probability of the predicted class
+        assert line.split("\t")[3].startswith("p=") and 0.0 <= float(line.split("\t")[3][2:]) <= 1.0
     assert cli.main(["predict", "--model", str(model), "--json", str(tmp_path)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(result["predictions"]) == 3 and result["failed_inputs"] == 0
+    assert result["slice_shape"] == [64, 64] and result["resampled_to"] is None
+    for row in result["predictions"]:
+        assert abs(sum(row["probabilities"].values()) - 1.0) < 1e-9
+        assert row["probability"] == row["probabilities"][row["prediction"]]
+    # the same numbers as the saved model's predict_proba
+    from fastct.ml import load_model
+
+    loaded = load_model(model)
+    proba = loaded.predict_proba(images[1:3])
+    assert [r["probability"] for r in result["predictions"] if r["file"].endswith("stack.npy")] == pytest.approx(
+        [proba[i, list(loaded.classes_).index(loaded.predict(images[1:3])[i])] for i in range(2)])
+
+
+def test_predict_refuses_another_slice_size_or_resamples_when_asked(trained, tmp_path, capsys):
+    out, model, argv = trained
+    if not model.is_file():
+        assert cli.main(argv) == 0
+    np.save(tmp_path / "big.npy", lung_phantoms(1, 96, classes=("normal",), seed=5)[0])
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(model), str(tmp_path / "big.npy")]) == 1
+    err = capsys.readouterr().err
+    assert "96x96" in err and "64x64" in err and "--size 64" in err
+    assert cli.main(["predict", "--model", str(model), "--size", "64", str(tmp_path / "big.npy")]) == 0
+    assert "p=" in capsys.readouterr().out
+    assert cli.main(["predict", "--model", str(model), "--size", "96", str(tmp_path / "big.npy")]) == 2
+    assert "64x64" in capsys.readouterr().err
+
+
+def test_a_model_trained_with_resampling_resamples_at_prediction(tmp_path, capsys):
+    images, labels = lung_phantoms(5, 96, classes=("normal", "cavity"), seed=6)
+    for cls in ("normal", "cavity"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        np.save(tmp_path / "data" / lab / f"s{i}.npy", img)
+    model = tmp_path / "m.fastct"
+    assert cli.main(["classify", "--data", str(tmp_path / "data"), "--size", "64", "--backend", "cpu",
+                     "--save", str(model), "--json"]) == 0
+    capsys.readouterr()
+    from fastct.ml import read_header
+
+    assert read_header(model)["input"]["resize"] == [64, 64]
+    np.save(tmp_path / "new.npy", images[:2])  # 96x96, resampled to 64x64 as in training
+    assert cli.main(["predict", "--model", str(model), "--json", str(tmp_path / "new.npy")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["resampled_to"] == [64, 64] and len(result["predictions"]) == 2
+    assert cli.main(["predict", "--model", str(model), "--size", "80", str(tmp_path / "new.npy")]) == 2
+    assert "resampled to 64x64" in capsys.readouterr().err
+
+
+def test_pickled_models_need_trust(trained, tmp_path, capsys):
+    import joblib
+
+    from fastct.ml import load_model
+
+    out, model, argv = trained
+    if not model.is_file():
+        assert cli.main(argv) == 0
+    joblib.dump(load_model(model), tmp_path / "old.joblib")
+    np.save(tmp_path / "one.npy", lung_phantoms(1, 64, classes=("normal",))[0])
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(tmp_path / "old.joblib"), str(tmp_path / "one.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "--trust-model-file" in err and "runs any code" in err and "Traceback" not in err
+    assert cli.main(["predict", "--model", str(tmp_path / "old.joblib"), "--trust-model-file",
+                     str(tmp_path / "one.npy")]) == 0
+    assert "p=" in capsys.readouterr().out  # a pickled calibrated model still gives probabilities
 
 
 def test_predict_reports_bad_inputs(trained, tmp_path, capsys):
@@ -110,7 +178,7 @@ def test_usage_errors_exit_2(argv, capsys):
         (["classify", "--synthetic", "3", "--steps", "erode:-1"], "erode"),
         (["classify", "--synthetic", "3", "--groups", "colour"], "colour"),
         (["classify", "--data", "/nonexistent/folder"], "not a folder"),
-        (["predict", "--model", "/nonexistent/model.joblib", "x.npy"], "no such file"),
+        (["predict", "--model", "/nonexistent/model.fastct", "x.npy"], "no such file"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
