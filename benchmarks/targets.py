@@ -172,7 +172,7 @@ def _shape_text(shape) -> str:
 def _time_ratio(t: Target, index: dict, batch: str, backend: str) -> dict:
     recs = [index.get((backend, batch, g, d, n)) for g, d, n in (t.num, t.den)]
     if all(r is not None for r in recs):
-        for (g, d, n), r in zip((t.num, t.den), recs):
+        for (g, d, n), r in zip((t.num, t.den), recs, strict=True):
             if r.get("status") != "ok" or not r.get("median_s"):
                 why = r.get("reason") or r.get("status")
                 return _record(t, "not measured", None, f"{n} ({g} {d}) {r.get('status')}: {why}", batch)
@@ -304,7 +304,8 @@ def format_targets(records: list[dict], quick: bool = False) -> str:
     """
     if not records:
         return ""
-    head = f"targets (performance issue; cpu {TARGET_BATCH}; ratios of medians from this run; met when measured <= limit):"
+    head = (f"targets (performance issue; cpu {TARGET_BATCH}; ratios of medians from this run; "
+            f"met when measured <= limit):")
     lines = [head]
     if quick:
         lines.append(f"  (--quick runs small batches, not {TARGET_BATCH}: its timing and memory targets are not "

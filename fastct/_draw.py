@@ -152,7 +152,7 @@ def shade(fraction: float) -> tuple[int, int, int]:
     """
     f = min(max(float(fraction), 0.0), 1.0)
     low, high = (247, 251, 255), (8, 48, 107)
-    return tuple(int(round(a + (b - a) * f)) for a, b in zip(low, high))
+    return tuple(int(round(a + (b - a) * f)) for a, b in zip(low, high, strict=True))
 
 
 def ink_on(fraction: float):

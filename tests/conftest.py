@@ -117,4 +117,5 @@ def mr_slice():
     return pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array.astype(np.int16)
 
 
-__all__ = ["DTYPES", "ODD_SHAPES", "BORDER_MODES", "random_image", "to_numpy", "on_backend", "run_on", "assert_same", "fastct"]
+__all__ = ["DTYPES", "ODD_SHAPES", "BORDER_MODES", "random_image", "to_numpy", "on_backend", "run_on", "assert_same",
+           "fastct"]

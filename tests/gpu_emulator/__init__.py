@@ -190,7 +190,7 @@ class EmulatedKernel:
         if len(args) != len(self.signature):
             raise TypeError(f"{self.name}: {len(args)} arguments for {len(self.signature)} parameters")
         keep, pointers = [], []
-        for pos, (arg, want) in enumerate(zip(args, self.signature)):
+        for pos, (arg, want) in enumerate(zip(args, self.signature, strict=True)):
             if want.startswith("P"):
                 if not isinstance(arg, self.device_type):
                     raise TypeError(f"{self.name}: argument {pos} must be a device array, got {type(arg).__name__}")
