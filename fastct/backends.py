@@ -42,7 +42,7 @@ def _probe(name: str) -> tuple[BackendStatus, BaseException | None]:
     except Exception as exc:  # noqa: BLE001 - the reason is reported, not hidden
         return BackendStatus(name, False, f"{type(exc).__name__}: {exc}"), exc
     if not getattr(module, "READY", True):
-        info = dict(info, note="operations not implemented on this backend yet")
+        info = dict(info, note="not yet verified on hardware: 'auto' does not pick it (FASTCT_GPU_READY=1 opts in)")
     return BackendStatus(name, True, None, info), None
 
 

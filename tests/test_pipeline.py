@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import cv2
 import numpy as np
 import pytest
@@ -446,3 +448,45 @@ def test_out_with_a_dask_array_is_refused():
     x = da.zeros((2, 32, 32), np.int16, chunks=(1, 32, 32))
     with pytest.raises(FastCTError, match="out: not supported for a Dask array"):
         fastct.process(x, backend="cpu", out=np.empty((2, 32, 32), np.float32))
+
+
+def test_readme_operations_table_is_the_registry():
+    # The README's table is generated from fastct.ops.OPERATIONS; a new or
+    # renamed operation must show up there.
+    from pathlib import Path
+
+    from fastct import ops
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert ops.operations_table() in readme
+    assert len(ops.operations_table().splitlines()) == 2 + len(ops.OPERATIONS)
+
+
+def test_registry_gives_the_public_functions_and_step_names():
+    from fastct import ops
+
+    for name, op in ops.OPERATIONS.items():
+        func = getattr(fastct, name)
+        assert func.operation is op and name in fastct.__all__
+        assert op.parameters == [p for p in inspect.signature(func).parameters if p not in ops.RUN_ARGUMENTS]
+        for alias in op.aliases:
+            assert ops.lookup(alias) is op
+    # a step takes the function's defaults: the default pipeline's Gaussian is the function's
+    assert ops.plan("erode").halo == (1, 1)
+    assert ops.plan("gaussian", 0, ksize=5).request == {"sigma": 0, "ksize": 5, "truncate": 4.0, "mode": "nearest"}
+    with pytest.raises(fastct.StepError, match="unknown operation"):
+        ops.lookup("blur")
+
+
+def test_every_operation_has_twins_of_the_same_signature():
+    # Both backends expose the twin each declaration points at, taking the
+    # same keyword parameters (the GPU package imports without CuPy).
+    import fastct.cpu
+    import fastct.gpu
+    from fastct import ops
+
+    for name, op in ops.OPERATIONS.items():
+        cpu_twin, gpu_twin = op.kernel(fastct.cpu), op.kernel(fastct.gpu)
+        assert cpu_twin.__module__.startswith("fastct.cpu.") and gpu_twin.__module__.startswith("fastct.gpu.")
+        assert cpu_twin.__name__ == gpu_twin.__name__ == name
+        assert inspect.signature(cpu_twin).parameters.keys() == inspect.signature(gpu_twin).parameters.keys()
