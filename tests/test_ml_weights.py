@@ -375,3 +375,29 @@ def test_cuml_multiclass_weights(fake_cuml):
         SVMClassifier(backend="gpu").fit(X, y, sample_weight=np.arange(len(y)) % 3 + 1.0)
     own = SVMClassifier(backend="gpu", solver="fastct", class_weight="balanced").fit(X, y)
     assert own.solver_ == "fastct"
+
+
+def test_evaluate_passes_weights_to_the_training_fits():
+    from fastct.ml import evaluate
+
+    X, y = _data(2, n=100, seed=14, weights=[0.85, 0.15], sep=0.6)
+    heavy = np.where(y == 1, 8.0, 1.0)
+    plain = evaluate(make_pipeline(SVMClassifier(backend="cpu", solver="fastct")), X, y, cv=4)
+    weighted = evaluate(make_pipeline(SVMClassifier(backend="cpu", solver="fastct")), X, y, cv=4,
+                        sample_weight=heavy)
+    balanced = evaluate(SVMClassifier(backend="cpu", solver="fastct", class_weight="balanced"), X, y, cv=4)
+    assert weighted.per_class["1"]["recall"] > plain.per_class["1"]["recall"]
+    assert balanced.per_class["1"]["recall"] > plain.per_class["1"]["recall"]
+    with pytest.raises(InvalidArgumentError, match="sample_weight"):
+        evaluate(SVMClassifier(backend="cpu"), X, y, sample_weight=heavy[:-1])
+
+
+def test_classify_command_takes_balanced_class_weights(capsys):
+    import json
+
+    from fastct import cli
+
+    assert cli.main(["classify", "--synthetic", "4", "--size", "64", "--backend", "cpu", "--class-weight",
+                     "balanced", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["class_weight"] == "balanced"

@@ -77,6 +77,8 @@ def register(subparsers) -> None:
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "gpu"), help="compute backend (default auto)")
     p.add_argument("--kernel", default="linear", choices=("linear", "rbf"), help="SVM kernel (default linear)")
     p.add_argument("--C", type=float, default=1.0, dest="C", help="SVM regularisation C (default 1.0)")
+    p.add_argument("--class-weight", default=None, choices=("balanced",), dest="class_weight",
+                   help="'balanced': weigh each class by n_samples / (n_classes * its count), for imbalanced data")
     p.add_argument("--solver", default="auto", choices=("auto", "sklearn", "cuml", "fastct"),
                    help="SVM implementation (default auto: scikit-learn on the CPU, cuML or fastct's own on the GPU)")
     split = p.add_mutually_exclusive_group()
@@ -195,6 +197,7 @@ def cmd_classify(args) -> int:
     X = features(images, steps=args.steps, groups=groups, backend=backend)
     feat_s = time.perf_counter() - t0
     model = make_model(args.kernel, args.C, steps=args.steps, groups=groups, backend=backend, solver=args.solver)
+    model.set_params(svm__class_weight=args.class_weight)
     if args.save:
         # The saved model gives probabilities to `fastct predict`; the evaluated model is the same one.
         model.set_params(svm__probability=True, svm__random_state=args.seed)
@@ -217,6 +220,7 @@ def cmd_classify(args) -> int:
                      skipped_files=[{"file": f, "reason": why} for f, why in skipped]),
         "model": {"features": list(groups), "n_features": len(feature_names(groups)), "steps": args.steps,
                   "scaling": "StandardScaler", "kernel": args.kernel, "C": args.C, "solver": solver,
+                  "class_weight": args.class_weight,
                   "backend": backend, "features_backend": feature_backend_name, "svm_backend": svm_backend,
                   "probability": bool(args.save)},
         "split": {"method": split, "test_size": args.test_size if args.cv is None else None, "cv": args.cv,
@@ -253,7 +257,8 @@ def cmd_classify(args) -> int:
         print(json.dumps(report, indent=2))
         return EXIT_OK
     print(f"model: {len(feature_names(groups))} features ({','.join(groups)}) on {feature_backend_name} -> "
-          f"StandardScaler -> SVM(kernel={args.kernel}, C={args.C}) [{solver} on {svm_backend}]")
+          f"StandardScaler -> SVM(kernel={args.kernel}, C={args.C}"
+          f"{', class_weight=' + args.class_weight if args.class_weight else ''}) [{solver} on {svm_backend}]")
     how = (f"hold-out {result.n_test} of {n} slices ({args.test_size:.0%})" if args.cv is None
            else f"{args.cv}-fold out-of-fold predictions on all {n} slices")
     print(f"split: stratified {how}, random_state {args.seed}")

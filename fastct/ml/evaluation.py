@@ -158,7 +158,17 @@ def _check_inputs(images, labels, test_size, cv):
     return images, labels, list(classes)
 
 
-def evaluate(model, images, labels, *, test_size=0.2, cv=None, random_state=42, figure=None, examples=4):
+def _fit_params(model, sample_weight, index):
+    """``fit`` keyword arguments giving the training rows' weights to the model (a pipeline's last step)."""
+    if sample_weight is None:
+        return {}
+    steps = getattr(model, "steps", None)
+    key = f"{steps[-1][0]}__sample_weight" if steps else "sample_weight"
+    return {key: sample_weight[index]}
+
+
+def evaluate(model, images, labels, *, test_size=0.2, cv=None, random_state=42, figure=None, examples=4,
+             sample_weight=None):
     """Train and score a model: stratified hold-out (default 80/20) or stratified k-fold.
 
     Parameters
@@ -181,6 +191,11 @@ def evaluate(model, images, labels, *, test_size=0.2, cv=None, random_state=42, 
         Write a PNG of the confusion matrix and example test slices there.
     examples : int
         Example slices per class in the figure (mistakes first).
+    sample_weight : array-like, shape (N,), optional
+        Weights of the slices, given to every training fit (to a pipeline's
+        last step as ``<step>__sample_weight``); the metrics count each
+        test slice once. For imbalanced classes, ``class_weight="balanced"``
+        on :class:`~fastct.ml.SVMClassifier` is the simpler tool.
 
     Returns
     -------
@@ -198,6 +213,12 @@ def evaluate(model, images, labels, *, test_size=0.2, cv=None, random_state=42, 
     """
     images, labels, classes = _check_inputs(images, labels, test_size, cv)
     classes = [_plain(c) for c in classes]
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != labels.shape:
+            raise InvalidArgumentError(
+                f"sample_weight: expected one weight per slice, shape {labels.shape}, got {sample_weight.shape}"
+            )
     if model is None:
         from .estimators import make_model
 
@@ -219,7 +240,7 @@ def evaluate(model, images, labels, *, test_size=0.2, cv=None, random_state=42, 
     for train, test in splits:
         fitted = clone(model)
         t0 = time.perf_counter()
-        fitted.fit(images[train], labels[train])
+        fitted.fit(images[train], labels[train], **_fit_params(fitted, sample_weight, train))
         t1 = time.perf_counter()
         pred = np.asarray(fitted.predict(images[test]))
         t2 = time.perf_counter()
