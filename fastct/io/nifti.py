@@ -10,6 +10,7 @@ volumes are laid out. A 4-D volume ``(I, J, K, T)`` becomes ``(T*K, J, I)``
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ..errors import FileFormatError, InvalidArgumentError
 from ._files import atomic_path, require
 from ._values import apply_rescale, as_batch3, native
-from .meta import ImageMeta
+from .meta import ImageMeta, IOWarning
 
 __all__ = ["read_nifti", "write_nifti"]
 
@@ -171,6 +172,13 @@ def write_nifti(path, batch, meta: ImageMeta | None = None, *, overwrite: bool =
     if header is None:
         data = np.transpose(batch3, (2, 1, 0))
         affine = meta.affine_or_default() if meta is not None else np.eye(4)
+        if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+            # A degenerate geometry (zero spacing, parallel direction cosines)
+            # has no NIfTI affine; the voxel grid with 1 mm steps is written.
+            where = meta.path if meta is not None and meta.path is not None else path
+            warnings.warn(f"{where}: degenerate geometry (affine {affine[:3, :3].tolist()}); "
+                          "written with 1 mm voxels at the origin", IOWarning, stacklevel=2)
+            affine = np.eye(4)
     cls = nib.Nifti1Image
     if header is not None and meta.extra.get("nifti_version") == 2:
         cls = nib.Nifti2Image
