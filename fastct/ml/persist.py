@@ -286,6 +286,10 @@ def _check_fitted_state(name, est):
             _need(a is None or (_is_array(a, "f", 1) and a.shape == (n,)), name, attr)
     elif name == "sklearn.pipeline.Pipeline":
         _need(est.memory is None, name, "memory")
+    elif name in ("fastct.ml.Features", "fastct.ml.Preprocess"):
+        shape = d.get("slice_shape_")
+        _need(shape is None or (isinstance(shape, tuple) and len(shape) == 2
+                                and all(isinstance(v, int) and v > 0 for v in shape)), name, "slice_shape_")
 
 
 # ---------------------------------------------------------------------------
@@ -548,7 +552,7 @@ def load_model(path, *, backend=None, with_info=False, trust=False):
             model = _Decoder(_registry(), arrays).value(tree)
         except InvalidArgumentError:
             raise
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise InvalidArgumentError(
                 f"model: {str(path)!r} holds an invalid model ({type(exc).__name__}: {exc})"
             ) from exc
