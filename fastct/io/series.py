@@ -9,8 +9,9 @@ Inside a stack the slices are sorted along the slice normal and their spacing
 is checked:
 
 - equal steps (to 1 % or 0.01 mm): one volume with that spacing;
-- some steps a whole multiple of the others (missing slices): one volume,
-  with a warning about the gap (its geometry is then only approximate);
+- some steps a whole multiple of the median step (missing slices): one
+  volume, with a warning about the gap (its geometry is then only
+  approximate);
 - two slices at the same position: kept (ordered by InstanceNumber) with a
   warning;
 - steps that are none of these: refused (``reason`` says why), never stacked
@@ -176,20 +177,19 @@ def _check_spacing(steps: np.ndarray):
     steps = steps[steps >= _DUPLICATE_TOL]
     if steps.size == 0:
         return None, notes, None
-    base = float(np.min(steps))
+    base = float(np.median(steps))  # the regular step; gaps are whole multiples of it
     tol = max(_SPACING_ATOL, _SPACING_RTOL * base)
-    if float(np.max(steps)) - base <= tol:
-        return float(np.median(steps)), notes, None
-    multiples = steps / base
-    whole = np.abs(multiples - np.rint(multiples)) * base <= tol
-    if whole.all():
-        regular = steps[np.rint(multiples) == 1]
-        gaps = int(np.sum(np.rint(multiples) - 1))
+    multiples = np.rint(steps / base)
+    whole = (multiples >= 1) & (np.abs(steps - multiples * base) <= tol * np.maximum(multiples, 1))
+    if not whole.all():
+        return None, notes, (f"inconsistent slice spacing: steps from {float(np.min(steps)):g} to "
+                             f"{float(np.max(steps)):g} mm along the slice normal; not stacked into one volume")
+    regular = steps[multiples == 1]
+    gaps = int(np.sum(multiples - 1))
+    if gaps:
         notes.append(f"{gaps} missing slice(s): gaps of up to {float(np.max(steps)):g} mm between slices "
                      f"{base:g} mm apart (geometry of the stacked volume is approximate)")
-        return float(np.median(regular)), notes, None
-    return None, notes, (f"inconsistent slice spacing: steps from {base:g} to {float(np.max(steps)):g} mm along "
-                         "the slice normal; not stacked into one volume")
+    return float(np.mean(regular)), notes, None
 
 
 def _stack(headers: list, uid: str, key: str) -> DicomSeries:
