@@ -46,7 +46,7 @@ from ._shared import footprints as _fp
 from ._shared.arrays import array_namespace, is_array, is_cupy_array, shares_memory
 from ._shared.frequency import resolve_frequency, resolve_padding
 from ._shared.gaussian import check_taps_fit, resolve_gaussian
-from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, resolve_clahe, resolve_nbins
+from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, integral_as_integers, resolve_clahe, resolve_nbins
 from ._shared.intensity import resolve_window
 from ._shared.validation import (
     as_batch,
@@ -102,6 +102,7 @@ class Step:
     keep_float64: bool = False
     float_compute: bool = False  # integers are converted to float32 first when the output is float
     bind: Callable | None = None  # per-batch parameters (e.g. a mask checked against the image)
+    prepare: Callable | None = None  # batch -> the batch the kernel computes on (e.g. integral floats as integers)
 
     @property
     def whole_slice(self) -> bool:
@@ -139,6 +140,8 @@ class Step:
         target = out if out is not None else module.empty(batch.shape, out_dtype, like=batch)
         if batch.shape[0] == 0:
             return target
+        if self.prepare is not None:
+            batch = self.prepare(batch)
         params = self.bind(batch, self.params, module) if self.bind is not None else self.params
         if self.float_compute and out_dtype.kind == "f" and batch.dtype != out_dtype:
             batch = batch.astype(out_dtype)
@@ -476,6 +479,7 @@ def _plan_equalize_hist(nbins, mask, dtype) -> dict:
 
     return dict(
         params={"nbins": nbins, "mask": None},
+        prepare=integral_as_integers if nbins is None else None,
         halo=None,
         request={"nbins": nbins, "mask": None if mask is None else "<mask>", "dtype": out.name},
         out_dtype=lambda _in: out,
@@ -500,6 +504,7 @@ def _plan_clahe(clip_limit, tiles, nbins, value_range, dtype) -> dict:
 
     return dict(
         params={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
+        prepare=integral_as_integers if nbins is None else None,
         halo=None,
         request={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
         out_dtype=lambda _in: out,
@@ -801,7 +806,10 @@ def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, backend="au
     """Global histogram equalisation of each slice.
 
     Integers use one bin per integer value in the slice's range (full
-    12/16-bit HU resolution); floats use ``nbins`` equal bins (default 256).
+    12/16-bit HU resolution); floats use ``nbins`` equal bins (default 256),
+    except float batches holding only integers of the int16/uint16 range
+    (int16 HU cast to float64, say): they are binned as the integers they
+    hold, so the cast does not change the result (pass ``nbins`` for equal bins).
     The lowest occupied bin maps to 0 and the top to 1 (OpenCV's rule), so
     ``dtype=np.uint8`` on uint8 input reproduces ``cv2.equalizeHist``.
 
@@ -850,7 +858,8 @@ def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, 
     tiles : int or (int, int)
         Tile grid (rows, cols), as OpenCV's ``tileGridSize`` (which is (cols, rows)).
     nbins : int, optional
-        Bins per tile histogram (default: one per integer value; 256 for floats).
+        Bins per tile histogram (default: one per integer value; 256 for
+        floats, unless they all hold integers: see :func:`equalize_hist`).
     value_range : (float, float), optional
         Fixed histogram range instead of each slice's min..max; ``(0, 255)``
         with ``nbins=256`` and ``dtype=np.uint8`` reproduces ``cv2.createCLAHE``.

@@ -296,7 +296,12 @@ class Pipeline:
         if is_dask_array(batch):
             raise InvalidArgumentError("batch: run_timed needs a NumPy or CuPy batch, not a lazy Dask array")
         name = backends.resolve(backend, batch)
-        keep64 = bool(self.steps) and self.steps[0].keep_float64
+        # float64 stays float64 only through pipelines of steps that keep it
+        # (morphology: exact min/max). Any other pipeline computes in float32
+        # from the start, which checks the range up front; min and max commute
+        # with the monotone float64 -> float32 rounding, so the results are
+        # those of converting at the first float32 step.
+        keep64 = all(s.keep_float64 for s in self.steps)
         data, squeeze = as_batch(batch, keep_float64=keep64)
         user_shape = data.shape[1:] if squeeze else data.shape
         out = check_out(out, user_shape, self.output_dtype(data.dtype), like=batch)

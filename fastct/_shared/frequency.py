@@ -112,17 +112,20 @@ def frequency_response(shape: tuple[int, int], cutoff: float, kind: str, order: 
     # One float64 grid, updated in place: the response is built beside the
     # spectra of a call, so its temporaries count towards the call's peak memory.
     r = np.hypot(fy, fx)
-    if kind == "ideal":
-        r[...] = r <= cutoff * (1.0 + IDEAL_SLACK)
-    elif kind == "gaussian":  # exp(-r**2 / (2 cutoff**2))
-        np.square(r, out=r)
-        r /= -(2.0 * cutoff**2)
-        np.exp(r, out=r)
-    else:  # 1 / (1 + (r / cutoff)**(2 order))
-        r /= cutoff
-        r **= 2 * order
-        r += 1.0
-        np.reciprocal(r, out=r)
+    # Tiny cutoffs overflow (r / cutoff)**k to inf for r > 0: the response is then exactly 0 there.
+    with np.errstate(over="ignore"):
+        if kind == "ideal":
+            r[...] = r <= cutoff * (1.0 + IDEAL_SLACK)
+        elif kind == "gaussian":  # exp(-(r / cutoff)**2 / 2); r / cutoff first: cutoff**2 may underflow to 0
+            r /= cutoff
+            np.square(r, out=r)
+            r *= -0.5
+            np.exp(r, out=r)
+        else:  # 1 / (1 + (r / cutoff)**(2 order))
+            r /= cutoff
+            r **= 2 * order
+            r += 1.0
+            np.reciprocal(r, out=r)
     if highpass:
         np.subtract(1.0, r, out=r)
     return r.astype(np.float32)

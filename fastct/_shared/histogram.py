@@ -32,6 +32,35 @@ def resolve_nbins(nbins, dtype) -> int:
     return check_int(nbins, "nbins", low=2, high=1 << 16)
 
 
+def integral_as_integers(batch):
+    """A float batch holding only integers of the int16 (or uint16) range, as that integer dtype.
+
+    Equalisation bins integers one per value and floats in equal-width bins:
+    without this, int16 data cast to float64 (as scikit-learn pipelines do)
+    would be equalised differently from the same values as int16. Any other
+    batch is returned as it is.
+
+    Examples
+    --------
+    >>> integral_as_integers(np.array([[-1000.0, 40.0]])).dtype
+    dtype('int16')
+    >>> integral_as_integers(np.array([[0.5, 40.0]])).dtype
+    dtype('float64')
+    """
+    if batch.dtype.kind != "f" or batch.size == 0:
+        return batch
+    lo, hi = float(batch.min()), float(batch.max())
+    if -32768 <= lo and hi <= 32767:
+        target = np.int16
+    elif 0 <= lo and hi <= 65535:
+        target = np.uint16
+    else:
+        return batch
+    if not bool((batch == batch.round()).all()):
+        return batch
+    return batch.astype(target)
+
+
 #: Most bins a histogram may have (one per value of a 16-bit image).
 MAX_BINS = 1 << 16
 

@@ -1,0 +1,64 @@
+"""Ranges and edge cases on every path: float64 beyond float32, tiny cutoffs,
+integer-valued floats in equalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastct
+from fastct import InvalidDTypeError
+
+
+@pytest.mark.parametrize("steps", [None, "erode:3,gaussian:1.0", "dilate:3,equalize", "opening:3,lowpass:0.2"])
+def test_float64_beyond_float32_is_refused_by_pipelines(steps):
+    # Pipelines that start with morphology used to carry float64 into float32 steps (inf, or zeros).
+    huge = np.full((2, 8, 8), 1e300)
+    with pytest.raises(InvalidDTypeError, match="float32's range"):
+        fastct.process(huge, steps, backend="cpu")
+
+
+def test_morphology_only_pipelines_keep_float64():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1e300, (2, 9, 11))
+    out = fastct.process(x, "erode:3,dilate:3", backend="cpu")
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, fastct.dilate(fastct.erode(x, 3, backend="cpu"), 3, backend="cpu"))
+
+
+def test_mixed_float64_pipeline_equals_converting_first():
+    # min/max commute with the float64 -> float32 rounding: converting up front changes nothing.
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 300, (3, 17, 23))
+    steps = "erode:3,dilate:3,gaussian:1.2"
+    np.testing.assert_array_equal(fastct.process(x, steps, backend="cpu"),
+                                  fastct.process(x.astype(np.float32), steps, backend="cpu"))
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "butterworth", "ideal"])
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_tiny_cutoffs_keep_only_the_mean(kind, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.integers(-1000, 1000, (2, 16, 20)).astype(dtype)
+    mean = x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+    low = fastct.lowpass(x, 1e-300, kind=kind, backend="cpu", dtype=np.float32)
+    np.testing.assert_allclose(low, np.broadcast_to(mean, x.shape), rtol=1e-5, atol=1e-3)
+    high = fastct.highpass(x, 1e-300, kind=kind, backend="cpu", dtype=np.float32)
+    np.testing.assert_allclose(high, x - mean, rtol=1e-5, atol=1e-3)
+    assert np.isfinite(fastct.lowpass(x, 1e-300, kind=kind, backend="cpu")).all()
+
+
+@pytest.mark.parametrize("op,kwargs", [("equalize_hist", {}), ("clahe", {"tiles": (2, 3)})])
+@pytest.mark.parametrize("source", [np.int16, np.uint16])
+def test_integer_valued_floats_equalise_like_the_integers(op, kwargs, source):
+    rng = np.random.default_rng(4)
+    low = -1000 if source == np.int16 else 0
+    x = rng.integers(low, low + 3000, (2, 24, 30)).astype(source)
+    func = getattr(fastct, op)
+    expected = func(x, backend="cpu", **kwargs)
+    for float_type in (np.float64, np.float32):
+        np.testing.assert_array_equal(func(x.astype(float_type), backend="cpu", **kwargs), expected)
+    # real fractions keep the equal-width float bins, and nbins still chooses them
+    frac = x.astype(np.float64) + 0.5
+    assert not np.array_equal(func(frac, backend="cpu", **kwargs), expected)
+    assert not np.array_equal(func(x.astype(np.float64), nbins=16, backend="cpu", **kwargs), expected)
