@@ -38,7 +38,7 @@ def _data(n_classes=3, n=150, seed=0, weights=None, sep=1.0):
 def test_own_solver_weighted_fit_equals_fit_on_repeated_samples(n_classes):
     X, y = _data(n_classes)
     w = np.random.default_rng(1).integers(0, 4, len(y))  # 0 = removed, k = k copies
-    kw = dict(backend="cpu", solver="fastct", tol=1e-12)
+    kw = {"backend": "cpu", "solver": "fastct", "tol": 1e-12}
     weighted = SVMClassifier(**kw).fit(X, y, sample_weight=w)
     repeated = SVMClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=0, atol=1e-9)
@@ -216,7 +216,7 @@ def test_weighted_probabilities_equal_repeated_samples_with_the_same_folds():
     rows = np.repeat(np.arange(len(y)), w)
     folds_w = list(StratifiedKFold(3).split(X, y))
     folds_r = [(np.flatnonzero(np.isin(rows, tr)), np.flatnonzero(np.isin(rows, te))) for tr, te in folds_w]
-    kw = dict(backend="cpu", solver="fastct", probability=True, tol=1e-12)
+    kw = {"backend": "cpu", "solver": "fastct", "probability": True, "tol": 1e-12}
     weighted = SVMClassifier(**kw, cv=folds_w).fit(X, y, sample_weight=w)
     repeated = SVMClassifier(**kw, cv=folds_r).fit(X[rows], y[rows])
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-7)
@@ -314,7 +314,7 @@ def test_weighted_cross_validation_with_metadata_routing():
 
 
 class _FakeCumlSVC:
-    fits = []
+    fits: list = []  # noqa: RUF012 - the record of every fit, shared on purpose
 
     def __init__(self, **params):
         self.params = params
@@ -356,7 +356,7 @@ def test_cuml_gets_sample_weights_for_two_classes(fake_cuml):
     w = np.random.default_rng(13).uniform(0.5, 2.0, len(y))
     clf = SVMClassifier(backend="gpu", class_weight={1: 2.0}).fit(X, y, sample_weight=w)
     assert clf.solver_ == "cuml"
-    params, passed = fake_cuml.fits[-1]
+    _, passed = fake_cuml.fits[-1]
     np.testing.assert_allclose(passed, w * np.where(y == 1, 2.0, 1.0))
     ref = SVMClassifier(backend="cpu", class_weight={1: 2.0}).fit(X, y, sample_weight=w)
     np.testing.assert_allclose(clf.decision_function(X), ref.decision_function(X), atol=1e-9)

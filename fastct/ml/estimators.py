@@ -564,12 +564,12 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
                 )
             splitter = StratifiedKFold(n_splits=int(min(5, counts.min())))
         else:
-            if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool):
-                if self.cv < 2 or self.cv > counts.min():
-                    raise InvalidArgumentError(
-                        f"cv: expected 2 to {counts.min()} folds (the smallest class has {counts.min()} samples), "
-                        f"got {self.cv}"
-                    )
+            is_int = isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool)
+            if is_int and not 2 <= self.cv <= counts.min():
+                raise InvalidArgumentError(
+                    f"cv: expected 2 to {counts.min()} folds (the smallest class has {counts.min()} samples), "
+                    f"got {self.cv}"
+                )
             splitter = check_cv(self.cv, y_index, classifier=True)
         folds = [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(np.zeros((len(y_index), 1)), y_index)]
         for train, _ in folds:
