@@ -212,24 +212,22 @@ class ProcessExecutor(Executor):
                 if not pending:
                     break
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                broken = False
+                suspects = []
                 for fut in done:
                     chunk = pending.pop(fut)
                     try:
                         on_results(fut.result())
                     except BrokenProcessPool:
-                        broken = True
-                        cause = RuntimeError("its worker process died (killed, or out of memory)")
-                        on_results([failed_result(job.source, cause) for job in chunk])
+                        suspects.append(chunk)
                     except Exception as exc:  # noqa: BLE001 - an engine fault: the chunk's files fail
                         on_results([failed_result(job.source, exc) for job in chunk])
-                if broken:  # every pending chunk of the broken pool fails the same way: rerun them
-                    retry = list(pending.values())
+                if suspects:
+                    # A dead worker breaks the whole pool: every chunk in flight is a suspect.
+                    suspects += list(pending.values())
                     pending.clear()
-                    self._kill()
-                    self._pool = self._start(work)
-                    for chunk in retry:
-                        pending[self._pool.submit(_worker_chunk, chunk)] = chunk
+                    self._restart(work)
+                    for chunk in suspects:
+                        self._isolate(work, chunk, on_results)
         except KeyboardInterrupt:
             for fut in pending:
                 fut.cancel()
@@ -237,6 +235,26 @@ class ProcessExecutor(Executor):
             raise
         finally:
             self.close()
+
+    def _restart(self, work) -> None:
+        self._kill()
+        self._pool = self._start(work)
+
+    def _isolate(self, work, chunk, on_results) -> None:
+        """Rerun a suspect chunk alone, then file by file, so only the file that kills a worker fails."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            on_results(self._pool.submit(_worker_chunk, chunk).result())
+            return
+        except BrokenProcessPool:
+            self._restart(work)
+        if len(chunk) > 1:
+            for job in chunk:
+                self._isolate(work, [job], on_results)
+            return
+        cause = RuntimeError(f"{chunk[0].source}: its worker process died (killed, or out of memory)")
+        on_results([failed_result(chunk[0].source, cause)])
 
     def _kill(self) -> None:
         pool, self._pool = self._pool, None

@@ -78,7 +78,7 @@ def _chunk_size(executor, n_jobs: int, requested: int | None) -> int:
     if executor.name == "dask":
         return 1  # one task per file: the scheduler balances and reruns at the finest grain
     # a few chunks per worker keep them all busy to the end; chunks of several files batch compute
-    return max(1, min(16, n_jobs // (4 * executor.workers) or 1))
+    return max(1, min(8, n_jobs // (4 * executor.workers) or 1))
 
 
 def _check_options(batch_size, resume, overwrite, fill_nan):

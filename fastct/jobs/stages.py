@@ -132,6 +132,19 @@ class PipelineWork(Work):
         self.deidentify = deidentify
         self.description = f"fastct {__version__}: {self.pipeline.describe()}"
 
+    def __getstate__(self):
+        # A pipeline travels as its steps text (it may hold functions that do not pickle) and is rebuilt there.
+        state = dict(self.__dict__)
+        state["pipeline"] = (self.pipeline.describe(), getattr(self.pipeline, "fuse", True))
+        return state
+
+    def __setstate__(self, state):
+        from ..pipeline import Pipeline
+
+        steps, fuse = state["pipeline"]
+        state["pipeline"] = Pipeline(steps, fuse=fuse)
+        self.__dict__.update(state)
+
     def settings(self) -> dict:
         s = {"steps": self.pipeline.describe(), "fill_nan": self.fill_nan, "png_bits": self.png_bits}
         if self.deidentify is not None:
