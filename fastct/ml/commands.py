@@ -23,6 +23,7 @@ examples:
   fastct classify --synthetic 200                     # lung phantoms, 4 classes x 200, 80/20 split
   fastct classify --synthetic 200 --baseline --report out/   # + raw-pixel baseline, figure and JSON
   fastct classify --data scans/ --size 256 --cv 5     # one sub-folder per class, 5-fold
+  fastct classify --data scans/ --size 256 --class-weight balanced   # imbalanced classes
   fastct classify --data scans/ --size 256 --kernel rbf --save model.fastct
   fastct predict --model model.fastct new/*.dcm
 
@@ -39,12 +40,23 @@ slices, or on the out-of-fold predictions with --cv.
 
 _PREDICT_EPILOG = """\
 examples:
-  fastct predict --model model.joblib scan1.dcm scan2.dcm
-  fastct predict --model model.joblib new_scans/ --json > predictions.json
+  fastct predict --model model.fastct scan1.dcm scan2.dcm
+  fastct predict --model model.fastct new_scans/ --json > predictions.json
 
-Prints one line per slice: file, slice index, predicted class, score (the
-SVM's decision value for that class). Unreadable files are reported on
-stderr; the exit status is then 1.
+Prints one line per slice: file, slice index, predicted class and
+p=PROBABILITY, the model's calibrated probability of that class (--json adds
+every class's). The class is the SVM's decision; near a boundary it is not
+always the most probable one. A model without probabilities (a trusted
+pickle) prints decision=VALUE, the SVM's raw decision value, instead.
+
+Slices are resampled as the model's training slices were (recorded by
+--save); a model trained on slices at their own size refuses slices of
+another size unless --size resamples them to the training size. Unreadable
+or mismatched files are reported on stderr; the exit status is then 1.
+
+Model files of fastct (JSON + arrays) load without running code. Pickle or
+joblib files run any code their author put in them when loaded: they are
+refused unless --trust-model-file is given, for files you made or trust.
 """
 
 
