@@ -74,6 +74,11 @@ def apply_rescale(stored: np.ndarray, slope, intercept) -> np.ndarray:
         lo, hi = float(stored.min()), float(stored.max())
         corners = np.concatenate([slopes * lo + inters, slopes * hi + inters])
         if corners.min() >= -32768 and corners.max() <= 32767:
+            if stored.itemsize <= 2 and inters.size == 1 and np.all(slopes == 1.0):
+                # CT's usual case in one 16-bit pass: every true result fits int16, so two's-complement
+                # wrap-around of the operands (uint16 seen as int16, a wrapped intercept) cancels out exactly
+                as16 = stored.view(np.int16) if stored.itemsize == 2 else stored.astype(np.int16)
+                return np.add(as16, np.int16((int(inters[0]) + 32768) % 65536 - 32768), dtype=np.int16)
             return (stored.astype(np.int32) * np.asarray(s, np.int32) + np.asarray(b, np.int32)).astype(np.int16)
     return (stored.astype(np.float64) * s + b).astype(np.float32)
 
