@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -44,8 +45,8 @@ from . import backends
 from ._shared import box_gaussian
 from ._shared import footprints as _fp
 from ._shared.arrays import array_namespace, is_array, is_cupy_array, shares_memory
-from ._shared.frequency import resolve_frequency, resolve_padding
-from ._shared.gaussian import check_taps_fit, resolve_gaussian
+from ._shared.frequency import check_padding_memory, resolve_frequency
+from ._shared.gaussian import resolve_gaussian
 from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, integral_as_integers, resolve_clahe, resolve_nbins
 from ._shared.intensity import resolve_window
 from ._shared.validation import (
@@ -366,8 +367,6 @@ _plan_two_passes = functools.partial(_plan_morphology, passes=2)
 def _resolve_blur(sigma, ksize, truncate, method):
     """Gaussian taps per axis, the box cascade's widths (or None) and the halo they need."""
     taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
-    check_taps_fit(taps_y)
-    check_taps_fit(taps_x)
     boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
     if boxes is None:
         halo = (len(taps_y) // 2, len(taps_x) // 2)
@@ -395,12 +394,19 @@ def _plan_gaussian_blur(sigma, ksize, truncate, method, mode, cval, dtype) -> di
 
 def _plan_frequency(cutoff, kind, order, pad, mode, cval, dtype) -> dict:
     cutoff, kind, order = resolve_frequency(cutoff, kind, order)
-    resolve_padding(pad, (1, 1))  # validates the pad argument itself
+    check_padding_memory(pad, None)  # validates pad; refuses what no image could afford
     mode = check_mode(mode)
     cval = check_real(cval, "cval")
+
+    def bind(batch, params, module):
+        # one spectrum per thread (CPU) or per chunk of slices (GPU): a bound for both
+        check_padding_memory(pad, batch.shape[1:], spectra=max(os.cpu_count() or 1, min(batch.shape[0], 32)))
+        return params
+
     return dict(
         params={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode, "cval": cval},
         halo=None,
+        bind=bind,
         request={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode},
         out_dtype=_float_output(dtype),
     )

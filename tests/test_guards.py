@@ -62,3 +62,50 @@ def test_integer_valued_floats_equalise_like_the_integers(op, kwargs, source):
     frac = x.astype(np.float64) + 0.5
     assert not np.array_equal(func(frac, backend="cpu", **kwargs), expected)
     assert not np.array_equal(func(x.astype(np.float64), nbins=16, backend="cpu", **kwargs), expected)
+
+
+# ---------------------------------------------------------------------------
+# the resource guard: parameters that would exhaust memory are refused before allocating
+
+
+@pytest.mark.parametrize("steps,parameter", [
+    ("lowpass:0.1:pad=1000000000", "pad"),
+    ("erode:99999", "size"),
+    ("dilate:3x99999", "size"),
+    ("gaussian:0:ksize=999999999", "ksize"),
+    ("gaussian:1:truncate=1e8", "sigma"),
+    ("unsharp:1e7", "sigma"),
+])
+def test_absurd_steps_are_refused_when_parsed(steps, parameter):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(fastct.StepError, match=rf"{parameter}: "):
+            fastct.Pipeline(steps)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 << 20  # refused before anything large was made
+
+
+def test_padding_beyond_the_budget_is_refused_per_image(monkeypatch):
+    x = np.zeros((2, 64, 64), np.int16)
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "64M")
+    # planning accepts pad=1100 (one 1x1 slice could afford it); these 64x64 slices cannot
+    pipe = fastct.Pipeline("lowpass:0.1:pad=1100")
+    with pytest.raises(fastct.InvalidArgumentError, match="pad: padding 64x64 slices to .*FASTCT_MAX_MEMORY"):
+        pipe(x, backend="cpu")
+    assert fastct.lowpass(x, 0.1, pad=True, backend="cpu").shape == x.shape  # ordinary padding still runs
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "lots")
+    with pytest.raises(fastct.InvalidArgumentError, match="FASTCT_MAX_MEMORY: expected bytes"):
+        fastct.lowpass(x, 0.1, pad=1500, backend="cpu")
+
+
+def test_memory_budget_reads_the_environment(monkeypatch):
+    from fastct._shared import budget
+
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "1.5G")
+    assert budget.memory_budget() == int(1.5 * (1 << 30))
+    monkeypatch.delenv("FASTCT_MAX_MEMORY")
+    assert 0 < budget.memory_budget() <= budget.available_bytes()

@@ -8,6 +8,9 @@ from ..errors import InvalidArgumentError
 from .validation import as_pair, check_int
 
 FOOTPRINT_SHAPES = ("square", "disk")
+#: Widest footprint built from ``size``: wider than any CT slice. Checked
+#: before the footprint is made (``erode:99999`` would allocate 10 GB).
+MAX_SIDE = 4097
 
 
 def disk(radius: int) -> np.ndarray:
@@ -61,8 +64,8 @@ def resolve_footprint(size=3, footprint=None, shape: str = "square") -> np.ndarr
     if shape not in FOOTPRINT_SHAPES:
         raise InvalidArgumentError(f"shape: expected one of {', '.join(FOOTPRINT_SHAPES)}, got {shape!r}")
     kh, kw = as_pair(size, "size")
-    kh = check_int(kh, "size", low=1, odd=True)
-    kw = check_int(kw, "size", low=1, odd=True)
+    kh = check_int(kh, "size", low=1, high=MAX_SIDE, odd=True)
+    kw = check_int(kw, "size", low=1, high=MAX_SIDE, odd=True)
     if shape == "disk":
         if kh != kw:
             raise InvalidArgumentError(f"size: a disk needs one odd diameter, got {(kh, kw)}")

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from .borders import NUMPY_PAD_MODES
+from .budget import check_memory
 from .validation import as_pair, check_int, check_real
 
 FREQUENCY_KINDS = ("ideal", "gaussian", "butterworth")
@@ -90,6 +91,21 @@ def resolve_padding(pad, shape: tuple[int, int]) -> tuple[tuple[int, int], tuple
     rows = (py, next_fast_len(h + 2 * py) - h - py) if py else (0, 0)
     cols = (px, next_fast_len(w + 2 * px) - w - px) if px else (0, 0)
     return rows, cols
+
+
+def check_padding_memory(pad, shape: tuple[int, int] | None, spectra: int = 1) -> None:
+    """Refuse (naming ``pad``) padding whose ``spectra`` complex64 half spectra and
+    float64 response grid would exceed the memory budget, before anything is allocated.
+
+    ``shape=None`` checks the least any slice would need (when planning, before
+    the image is known); it also validates ``pad``.
+    """
+    (py0, py1), (px0, px1) = resolve_padding(pad, shape or (1, 1))
+    h, w = (shape or (1, 1))[0] + py0 + py1, (shape or (1, 1))[1] + px0 + px1
+    if py0 or px0:
+        what = (f"pad={pad!r} (padded slices of at least {h}x{w})" if shape is None
+                else f"padding {shape[0]}x{shape[1]} slices to {h}x{w}")
+        check_memory(h * (w // 2 + 1) * (8 * spectra + 8 + 4), "pad", what)
 
 
 #: Relative slack of the ideal filter's ``r <= cutoff`` test: a frequency whose

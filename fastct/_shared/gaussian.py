@@ -35,6 +35,11 @@ _OPENCV_SMALL_KERNELS = {
 }
 
 
+#: Widest kernel per axis: wider than any CT slice (a 4096-pixel axis), so
+#: anything beyond it is a typo (sigma 1e6, truncate 1e8, ksize 999999999).
+MAX_TAPS = 4097
+
+
 def opencv_sigma(ksize: int) -> float:
     """The sigma OpenCV derives from a kernel size when sigma is 0."""
     return 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
@@ -59,6 +64,12 @@ def gaussian_taps_1d(sigma: float, ksize: int | None = None, truncate: float = 4
         if sigma == 0:
             sigma = opencv_sigma(ksize)
         radius = ksize // 2
+    if 2 * radius + 1 > MAX_TAPS:  # checked before the taps are made: a typo must not allocate gigabytes
+        given = f"ksize={ksize}" if ksize is not None else f"sigma={sigma:g} with truncate={truncate:g}"
+        raise InvalidArgumentError(
+            f"{'ksize' if ksize is not None else 'sigma'}: {given} makes a kernel of {2 * radius + 1} taps, "
+            f"more than the {MAX_TAPS} a slice can use; check sigma, ksize and truncate"
+        )
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     taps = np.exp(-0.5 * (x / sigma) ** 2)
     return taps / taps.sum()
@@ -106,9 +117,3 @@ def taps_for_dtype(taps: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return fixed_point_taps(taps).astype(np.float64)
 
 
-def check_taps_fit(taps: np.ndarray) -> None:
-    """Reject kernels too wide to be meaningful (guards against sigma typos)."""
-    if len(taps) > 4097:
-        raise InvalidArgumentError(
-            f"sigma: kernel of {len(taps)} taps is larger than any slice; check sigma/ksize/truncate"
-        )
