@@ -129,7 +129,7 @@ def _on_term(signum, frame):  # pragma: no cover - runs in worker processes
     os._exit(128 + signum)
 
 
-def _worker_init(work, threads: int) -> None:  # pragma: no cover - runs in worker processes
+def _worker_init(work, threads: int, sample=None, meta=None) -> None:  # pragma: no cover - in workers
     global _WORKER_WORK
     _WORKER_WORK = work
     # Ctrl-C reaches the whole process group: the parent alone decides, then stops the workers.
@@ -138,14 +138,16 @@ def _worker_init(work, threads: int) -> None:  # pragma: no cover - runs in work
     signal.signal(signal.SIGTERM, _on_term)
     if getattr(work, "backend", "cpu") == "cpu":
         _set_kernel_threads(threads)
+    if sample is not None:
+        # every worker compiles or loads its kernels at start, all at once, while the others do too
+        try:
+            work.warm(sample, meta)
+        except Exception:  # noqa: BLE001 - the file's own run reports any problem
+            pass
 
 
 def _worker_chunk(chunk):  # pragma: no cover - runs in worker processes
     return run_chunk(_WORKER_WORK, chunk)
-
-
-def _worker_warm(sample, meta):  # pragma: no cover - runs in worker processes
-    _WORKER_WORK.warm(sample, meta)
 
 
 class ProcessExecutor(Executor):
@@ -178,27 +180,33 @@ class ProcessExecutor(Executor):
         # fork is safe here: run.py forks before this process starts any thread or kernel
         return mp.get_context("fork" if "fork" in methods and threading.active_count() == 1 else "spawn")
 
-    def _start(self, work):
+    def _start(self, work, sample=None, meta=None):
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(self.workers, mp_context=self._context(), initializer=_worker_init,
-                                   initargs=(work, self.threads))
-        pool.submit(int).result()  # start the workers now (before this process starts threads of its own)
+                                   initargs=(work, self.threads, sample, meta))
+        pool.submit(int)  # start the workers now (before this process starts threads of its own)
         return pool
 
-    def start(self, work) -> None:
-        """Start the worker processes (the run calls this before it starts any thread)."""
-        if self._pool is None:
-            self._pool = self._start(work)
+    def start(self, work, sample=None, meta=None) -> None:
+        """Start the worker processes; with a ``sample`` payload each one warms its kernels on it first.
 
-    def warm(self, work, sample, meta) -> None:
-        """Warm one worker's kernels on ``sample`` (filling the kernel cache the others load from)."""
-        self.start(work)
-        self._pool.submit(_worker_warm, sample, meta).result()
+        The run calls this before this process starts any thread, so the workers can be forked.
+        """
+        if self._pool is None:
+            self._pool = self._start(work, sample, meta)
+
+    def wait_ready(self) -> None:
+        """Return once the workers have started (and warmed)."""
+        for fut in [self._pool.submit(int) for _ in range(self.workers)]:
+            fut.result()
 
     def run(self, work, chunks, on_results) -> None:
         from concurrent.futures.process import BrokenProcessPool
 
+        chunks = list(chunks)
+        if not chunks:
+            return
         self.start(work)
         pending: dict = {}
         todo = iter(chunks)
@@ -238,7 +246,7 @@ class ProcessExecutor(Executor):
 
     def _restart(self, work) -> None:
         self._kill()
-        self._pool = self._start(work)
+        self._pool = self._start(work)  # kernels are cached by now: no warm-up sample needed
 
     def _isolate(self, work, chunk, on_results) -> None:
         """Rerun a suspect chunk alone, then file by file, so only the file that kills a worker fails."""

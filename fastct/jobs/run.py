@@ -120,25 +120,30 @@ def _prepare_folder(output_dir: Path) -> None:
 def _warm(work: Work, executor, first_job, note) -> float:
     """Compile (or load) the kernels for the first file's kind before the run; tell the user when it is slow.
 
-    On a worker-process executor one worker compiles and fills the kernel
-    cache, so the others load instead of compiling the same kernels at once.
-    Returns the seconds spent.
+    Worker processes are started here (forked before this process starts any
+    thread) and each warms its kernels as it starts, all at once. Returns the
+    seconds spent.
     """
+    processes = isinstance(executor, ProcessExecutor)
     try:
         payload, meta = work.read(first_job)
+        sample = payload[:1] if hasattr(payload, "__getitem__") else payload
     except Exception:  # noqa: BLE001 - the run reports the file
+        if processes:
+            executor.start(work)
         return 0.0
     kind = getattr(payload, "dtype", None)
     kind = f"for {kind} " if kind is not None else ""
+    t0 = time.perf_counter()
+    if processes:
+        executor.start(work, sample, meta)
     timer = threading.Timer(COMPILE_NOTICE_AFTER, note,
                             (f"compiling kernels {kind}(first run only; later runs load them from the cache) ...",))
     timer.daemon = True
-    t0 = time.perf_counter()
     timer.start()
     try:
-        sample = payload[:1] if hasattr(payload, "__getitem__") else payload
-        if isinstance(executor, ProcessExecutor):
-            executor.warm(work, sample, meta)
+        if processes:
+            executor.wait_ready()
         else:
             work.warm(sample, meta)
     except Exception:  # noqa: BLE001 - the real run reports it per file
@@ -238,8 +243,6 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
 
         ex = make_executor(executor, workers, backend=backend_name, client=client, n_jobs=len(todo))
         summary.executor, summary.workers = ex.name, ex.workers
-        if isinstance(ex, ProcessExecutor) and todo:
-            ex.start(work)  # fork before this process starts a thread (progress bar, timers, kernels)
         with _signals_stop_the_run():
             try:
                 if todo and ex.name != "dask":
