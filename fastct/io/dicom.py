@@ -8,8 +8,11 @@ Compressed transfer syntaxes decode through pydicom's pixel-data handlers;
 ``pip install 'fastct[dicom]'`` adds the JPEG, JPEG-LS and JPEG 2000 decoders.
 
 Writing: a derived image in a new series (new Series and SOP Instance UIDs,
-ImageType DERIVED\\SECONDARY), keeping the patient, study and geometry of
-the source, with pixel data and rescale tags matching the processed dtype.
+ImageType DERIVED), keeping the patient, study and geometry of the source,
+with pixel data and rescale tags matching the processed dtype, in the
+source's object type where the result fits it and a Multi-frame Grayscale
+Secondary Capture otherwise (see :func:`write_dicom`). Objects that are not
+images to filter (segmentations, RT dose ...) are refused when read.
 """
 
 from __future__ import annotations
@@ -872,7 +875,7 @@ def _copy_header(template):
     return ds
 
 
-def _derived(template, batch: np.ndarray, meta, description: str | None, index: int, path=None):
+def _derived(template, batch: np.ndarray, meta, description: str | None, index: int):
     """Derived data set for one file: ``batch`` is ``(frames, H, W)``."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
@@ -988,7 +991,28 @@ def _derived(template, batch: np.ndarray, meta, description: str | None, index: 
     return ds
 
 
-def _save(ds, path: Path, overwrite: bool) -> Path:
+def _derive_or_explain(template, batch, meta, description, index, path):
+    """:func:`_derived`, with any unexpected error turned into a FileFormatError
+    naming the source file (a header pydicom parsed but cannot re-encode)."""
+    try:
+        return _derived(template, batch, meta, description, index)
+    except FastCTError:
+        raise
+    except Exception as exc:
+        source = _source_name(meta, index)
+        raise FileFormatError(
+            f"{source or 'array'}: cannot derive a DICOM object for {path}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _source_name(meta, index: int):
+    if meta is None:
+        return "array"
+    files = meta.extra.get("files") or [meta.path]
+    return files[index] if index < len(files) else meta.path
+
+
+def _save(ds, path: Path, overwrite: bool, source=None) -> Path:
     try:
         with atomic_path(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -998,7 +1022,9 @@ def _save(ds, path: Path, overwrite: bool) -> Path:
     except OSError:
         raise
     except Exception as exc:
-        raise FileFormatError(f"{path}: could not encode the derived DICOM object: {type(exc).__name__}: {exc}") from exc
+        raise FileFormatError(
+            f"{source or 'array'}: could not encode its derived DICOM object {path}: {type(exc).__name__}: {exc}"
+        ) from exc
     return path
 
 
@@ -1019,9 +1045,20 @@ def write_dicom(path, batch, meta: ImageMeta | None = None, *, description: str 
     meta : ImageMeta, optional
         From :func:`read_dicom`: its header is the template (patient, study,
         geometry, everything but pixel data), with new Series and SOP
-        Instance UIDs, ImageType DERIVED\\SECONDARY and a SourceImageSequence
-        pointing at the source. Without a DICOM header a Multi-frame
-        Secondary Capture image is written (geometry from ``meta`` when given).
+        Instance UIDs (missing Study UIDs get new ones too), ImageType
+        DERIVED and a SourceImageSequence pointing at the source. The
+        source's object type is kept where the result fits it: 8-bit
+        results are widened for types that allow 16 bits only (CT, MR, CR,
+        PET ...); enhanced objects get ImageType DERIVED\\PRIMARY and their
+        rescale in the Pixel Value Transformation functional group. Where it
+        does not fit (16-bit or float results of ultrasound and other
+        8-bit-only types, DX/MG/IO results that need a rescale or signed
+        pixels, several frames of a single-frame Secondary Capture, colour
+        Secondary Captures) a Multi-frame Grayscale Word (or Byte) Secondary
+        Capture keeping patient and study is written. Without a DICOM header
+        (NIfTI, PNG, arrays) a complete Multi-frame Grayscale Secondary
+        Capture is written (geometry from ``meta`` when given). The result
+        has no ``dciodvfy`` error its source does not have.
     description : str, optional
         DerivationDescription (the pipeline steps); also seeds the new UIDs.
     overwrite : bool
@@ -1050,8 +1087,8 @@ def write_dicom(path, batch, meta: ImageMeta | None = None, *, description: str 
                 "meta: a series of several files; write it with write_dicom_series (one file per slice)"
             )
         template = meta.headers[0]
-    ds = _derived(template, batch, meta, description, 0)
-    return _save(ds, path, overwrite)
+    ds = _derive_or_explain(template, batch, meta, description, 0, path)
+    return _save(ds, path, overwrite, _source_name(meta, 0))
 
 
 def write_dicom_series(folder, batch, meta: ImageMeta, *, description: str | None = None,
@@ -1095,6 +1132,6 @@ def write_dicom_series(folder, batch, meta: ImageMeta, *, description: str | Non
     names = names or [Path(p).name for p in meta.extra.get("files", [])] or [f"{i:05d}.dcm" for i in range(len(batch))]
     written = []
     for i, (header, name) in enumerate(zip(meta.headers, names)):
-        ds = _derived(header, batch[i : i + 1], meta, description, i)
-        written.append(_save(ds, folder / name, overwrite))
+        ds = _derive_or_explain(header, batch[i : i + 1], meta, description, i, folder / name)
+        written.append(_save(ds, folder / name, overwrite, _source_name(meta, i)))
     return written
