@@ -20,6 +20,8 @@ __all__ = [
     "NoPixelDataError",
     "MissingDependencyError",
     "OutputExistsError",
+    "BurnedInAnnotationError",
+    "LinkageTableError",
 ]
 
 
@@ -86,3 +88,21 @@ class MissingDependencyError(FastCTError, ImportError):
 class OutputExistsError(FastCTError, FileExistsError):
     """An output file exists already and overwriting was not asked for, or the
     output would replace an input."""
+
+
+class BurnedInAnnotationError(FastCTError, ValueError):
+    """An image that may show identifying text in its pixels was not de-identified.
+
+    Raised for BurnedInAnnotation YES, and for kinds of image that usually
+    carry burned-in text (ultrasound, secondary and screen captures, "other")
+    without an explicit BurnedInAnnotation NO, unless the caller allows them.
+    ``reason`` says which rule applied.
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
+
+
+class LinkageTableError(FastCTError, ValueError):
+    """A linkage table could not be read: wrong passphrase, or not a linkage file."""

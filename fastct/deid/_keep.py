@@ -1,0 +1,143 @@
+"""Attributes kept although Table E.1-1 does not list them, and the private allow-list.
+
+fastct removes every attribute whose status is unknown: an attribute that
+Table E.1-1 does not list is kept only when it is named here. The list holds
+what an image needs to be read, placed and shown correctly (pixel module,
+geometry, rescale and LUTs, acquisition parameters, multi-frame functional
+groups, the coded-entry macro) and the Type 1/2 attributes of the common image
+IODs that carry no identity (Modality, Manufacturer, Series Number ...).
+None of them is free text written by a person at the site.
+
+Besides the named attributes, a standard attribute that the table does not
+list is kept when its VR cannot carry a name or free text (``SAFE_VRS``:
+numbers, coded strings, attribute tags, UIDs, and sequences, whose items are
+cleaned by the same rules). An attribute missing from the data dictionary,
+or holding text, a date, a time or bytes, is removed unless named here.
+
+UID-valued attributes kept this way are kept only when their value is a UID
+defined by the standard (a SOP class, a transfer syntax, a coding scheme);
+any other value is replaced like an instance UID (see ``_core``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["KEEP", "SAFE_VRS", "SAFE_PRIVATE", "SAFE_PRIVATE_VRS", "EXTRA_DATES", "STRUCTURED_TEXT"]
+
+KEEP = frozenset(
+    {
+        # SOP common, identification of the object's kind
+        "SpecificCharacterSet", "ImageType", "SOPClassUID", "Modality", "ConversionType",
+        "InstanceNumber", "SeriesNumber", "AcquisitionNumber", "ImagesInAcquisition",
+        "Laterality", "ImageLaterality", "PatientPosition", "BodyPartExamined", "ViewPosition",
+        "PositionReferenceIndicator", "PatientOrientation", "AnatomicRegionSequence",
+        "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "BurnedInAnnotation", "RecognizableVisualFeatures",
+        "PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence",
+        "LongitudinalTemporalInformationModified", "QualityControlImage", "PresentationIntentType",
+        "SynchronizationTrigger", "AcquisitionTimeSynchronized",
+        # image pixel module
+        "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated",
+        "BitsStored", "HighBit", "PixelRepresentation", "PlanarConfiguration", "PixelData",
+        "FloatPixelData", "DoubleFloatPixelData", "NumberOfFrames", "FrameIncrementPointer",
+        "PixelAspectRatio", "SmallestImagePixelValue", "LargestImagePixelValue",
+        "PixelPaddingValue", "PixelPaddingRangeLimit", "ExtendedOffsetTable",
+        "ExtendedOffsetTableLengths", "ICCProfile", "ColorSpace", "PixelSpacingCalibrationType",
+        "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+        "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
+        "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+        "SegmentedRedPaletteColorLookupTableData", "SegmentedGreenPaletteColorLookupTableData",
+        "SegmentedBluePaletteColorLookupTableData", "LossyImageCompression",
+        "LossyImageCompressionRatio", "LossyImageCompressionMethod", "PresentationLUTShape",
+        # geometry
+        "PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing", "ImageOrientationPatient",
+        "ImagePositionPatient", "SliceThickness", "SliceLocation", "SpacingBetweenSlices",
+        "FrameOfReferenceUID", "TableHeight", "GantryDetectorTilt", "EstimatedRadiographicMagnificationFactor",
+        # rescale, windows, LUTs
+        "RescaleIntercept", "RescaleSlope", "RescaleType", "WindowCenter", "WindowWidth",
+        "VOILUTFunction", "VOILUTSequence", "ModalityLUTSequence", "ModalityLUTType",
+        "LUTDescriptor", "LUTData", "RealWorldValueMappingSequence", "RealWorldValueFirstValueMapped",
+        "RealWorldValueLastValueMapped", "RealWorldValueIntercept", "RealWorldValueSlope",
+        "MeasurementUnitsCodeSequence", "DoubleFloatRealWorldValueFirstValueMapped",
+        "DoubleFloatRealWorldValueLastValueMapped",
+        # CT acquisition and reconstruction
+        "KVP", "ScanOptions", "DataCollectionDiameter", "ReconstructionDiameter",
+        "DistanceSourceToDetector", "DistanceSourceToPatient", "RotationDirection", "ExposureTime",
+        "XRayTubeCurrent", "Exposure", "ExposureInuAs", "FilterType", "GeneratorPower", "FocalSpots",
+        "ConvolutionKernel", "RevolutionTime", "SingleCollimationWidth", "TotalCollimationWidth",
+        "TableSpeed", "TableFeedPerRotation", "SpiralPitchFactor", "CTDIvol", "CTDIPhantomTypeCodeSequence",
+        "ReconstructionTargetCenterPatient", "DataCollectionCenterPatient", "ExposureModulationType",
+        "ContrastBolusRoute", "ContrastBolusVolume", "ContrastBolusTotalDose", "ContrastBolusIngredient",
+        "ContrastBolusIngredientConcentration", "ContrastBolusAgentSequence",
+        "ReconstructionAlgorithm", "ReconstructionFieldOfView", "ReconstructionPixelSpacing",
+        # MR acquisition
+        "ScanningSequence", "SequenceVariant", "PulseSequenceName", "MRAcquisitionType", "SequenceName", "AngioFlag",
+        "RepetitionTime", "EchoTime", "InversionTime", "NumberOfAverages", "ImagingFrequency",
+        "ImagedNucleus", "EchoNumbers", "MagneticFieldStrength", "NumberOfPhaseEncodingSteps",
+        "EchoTrainLength", "PercentSampling", "PercentPhaseFieldOfView", "PixelBandwidth",
+        "AcquisitionMatrix", "InPlanePhaseEncodingDirection", "FlipAngle", "VariableFlipAngleFlag",
+        "SAR", "dBdt", "TriggerTime", "HeartRate", "CardiacNumberOfImages", "TriggerWindow",
+        "ReconstructionDiameter", "DiffusionBValue", "DiffusionGradientOrientation",
+        # X-ray, ultrasound and secondary-capture essentials
+        "PhotometricInterpretation", "RescaleType", "FieldOfViewShape", "FieldOfViewDimensions",
+        "SequenceOfUltrasoundRegions", "RegionSpatialFormat", "RegionDataType", "RegionFlags",
+        "RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1", "RegionLocationMaxY1",
+        "PhysicalUnitsXDirection", "PhysicalUnitsYDirection", "PhysicalDeltaX", "PhysicalDeltaY",
+        "ReferencePixelX0", "ReferencePixelY0", "FrameTime", "FrameTimeVector", "CineRate",
+        "RecommendedDisplayFrameRate", "StartTrim", "StopTrim", "PreferredPlaybackSequencing",
+        "DetectorType", "PositionerType", "Grid", "DistanceSourceToEntrance",
+        # multi-frame functional groups and dimensions
+        "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "PixelMeasuresSequence",
+        "PlanePositionSequence", "PlaneOrientationSequence", "FrameContentSequence",
+        "PixelValueTransformationSequence", "FrameVOILUTSequence", "CTImageFrameTypeSequence",
+        "MRImageFrameTypeSequence", "FrameType", "FrameAcquisitionNumber", "FrameAcquisitionDuration",
+        "StackID", "InStackPositionNumber", "DimensionIndexValues", "TemporalPositionIndex",
+        "DimensionOrganizationSequence", "DimensionIndexSequence", "DimensionIndexPointer",
+        "FunctionalGroupPointer", "DimensionOrganizationType", "CTAcquisitionTypeSequence",
+        "CTAcquisitionDetailsSequence", "CTTableDynamicsSequence", "CTPositionSequence",
+        "CTGeometrySequence", "CTReconstructionSequence", "CTExposureSequence",
+        "CTXRayDetailsSequence", "AcquisitionType", "TubeAngle", "ConstantVolumeFlag",
+        "FluoroscopyFlag", "ContentQualification", "PixelPresentation", "VolumetricProperties",
+        "VolumeBasedCalculationTechnique", "ReferencedSOPClassUID", "TemporalPositionIdentifier",
+        "NumberOfTemporalPositions",
+        # coded entries (Code Sequence macro) and SR content items
+        "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning",
+        "LongCodeValue", "URNCodeValue", "ContextIdentifier", "MappingResource",
+        "ConceptNameCodeSequence", "ConceptCodeSequence", "ValueType", "RelationshipType",
+        "MeasuredValueSequence", "NumericValue", "FloatingPointValue", "DerivationCodeSequence",
+        "PurposeOfReferenceCodeSequence", "ProcedureCodeSequence",
+        "ContinuityOfContent", "ReferencedFrameNumber", "ReferencedSegmentNumber",
+        "ReferencedContentItemIdentifier",
+        # references whose items hold only UIDs and numbers
+        "ReferencedSeriesSequence", "ReferencedInstanceSequence", "ReferencedSOPSequence",
+        "StudiesContainingOtherReferencedInstancesSequence",
+    }
+)
+
+#: VRs of unlisted standard attributes kept (values checked as described above).
+SAFE_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "SV", "AT", "CS", "UI", "SQ"})
+
+#: Date/time attributes that Table E.1-1 (edition of the data file) does not
+#: list but that multi-frame image IODs require (Type 1C): handled as action
+#: ``D`` with the date options' ``K``/``C``, never kept as they were by default.
+EXTRA_DATES = frozenset({"FrameAcquisitionDateTime", "FrameReferenceDateTime", "ObservationDateTime"})
+
+#: Free text of structured content items: removed, or scrubbed of the
+#: object's identifying values under the Clean Structured Content Option.
+STRUCTURED_TEXT = frozenset({"TextValue"})
+
+#: Retain Safe Private Option (PS3.15 E.3.10): private attributes kept, as
+#: ``(private creator, group, element offset in the block)``. Only numeric
+#: acquisition parameters that describe the scan, never a name, text or date;
+#: each is kept only when its VR is numeric (``SAFE_PRIVATE_VRS``).
+SAFE_PRIVATE = frozenset(
+    {
+        ("GEMS_ACQU_01", 0x0019, 0x23),  # table speed (mm/rotation)
+        ("GEMS_ACQU_01", 0x0019, 0x27),  # rotation speed
+        ("GEMS_PARM_01", 0x0043, 0x27),  # scan pitch ratio
+        ("SIEMENS MR HEADER", 0x0019, 0x0C),  # diffusion b-value
+        ("SIEMENS MR HEADER", 0x0019, 0x0E),  # diffusion gradient direction
+        ("Philips MR Imaging DD 001", 0x2005, 0x0D),  # MR scale intercept
+        ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # MR scale slope
+    }
+)
+
+SAFE_PRIVATE_VRS = frozenset({"DS", "IS", "FL", "FD", "US", "SS", "UL", "SL"})
