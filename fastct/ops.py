@@ -380,7 +380,7 @@ def _plan_gaussian_blur(sigma, ksize, truncate, method, mode, cval, dtype) -> di
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     request = {"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode}
-    if method != "auto":
+    if method != "exact":
         request["method"] = method
     return dict(
         params={"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes},
@@ -418,7 +418,7 @@ def _plan_unsharp_mask(sigma, amount, ksize, truncate, method, mode, cval, dtype
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     request = {"sigma": sigma, "amount": amount, "ksize": ksize, "truncate": truncate, "mode": mode}
-    if method != "auto":
+    if method != "exact":
         request["method"] = method
     return dict(
         params={"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes},
@@ -627,7 +627,7 @@ def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cv
 @operation(_plan_gaussian_blur, kernel=lambda backend: backend.filters.gaussian_blur, aliases=("gaussian",),
            output=_SAME_OR_FLOAT)
 def gaussian_blur(
-    image, sigma=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0, dtype=None,
+    image, sigma=1.0, *, ksize=None, truncate=4.0, method="exact", mode="nearest", cval=0.0, dtype=None,
     backend="auto", out=None,
 ):
     """Separable Gaussian smoothing of each slice.
@@ -644,12 +644,11 @@ def gaussian_blur(
         Odd kernel size; by default the radius is ``int(truncate * sigma + 0.5)``.
     truncate : float
         Radius in standard deviations when ``ksize`` is not given (scipy's rule).
-    method : {"auto", "exact", "box"}
-        ``"exact"`` convolves with the sampled Gaussian taps (cost grows with
-        sigma). ``"box"`` convolves with a cascade of four box filters per
-        axis fitted to those taps (cost independent of sigma; see Notes).
-        ``"auto"`` (default) is exact unless ``ksize`` is omitted and an axis
-        needs more than 31 taps (sigma > 3.75 at ``truncate=4``).
+    method : {"exact", "box"}
+        ``"exact"`` (default) convolves with the sampled Gaussian taps (cost
+        grows with sigma). ``"box"``, an approximation used only when asked
+        for, convolves with a cascade of four box filters per axis fitted to
+        those taps (cost independent of sigma; its error is in the Notes).
     mode, cval
         Border extension, as in :func:`erode`.
     dtype : None or numpy.float32
@@ -754,7 +753,7 @@ def highpass(
 @operation(_plan_unsharp_mask, kernel=lambda backend: backend.filters.unsharp_mask, aliases=("unsharp",),
            output=_SAME_OR_FLOAT)
 def unsharp_mask(
-    image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="auto", mode="nearest", cval=0.0,
+    image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="exact", mode="nearest", cval=0.0,
     dtype=None, backend="auto", out=None,
 ):
     """Unsharp masking: ``image + amount * (image - gaussian_blur(image, sigma))``.
@@ -763,8 +762,8 @@ def unsharp_mask(
     ----------
     image : ndarray, shape (H, W) or (N, H, W)
     sigma, ksize, truncate, method
-        Of the Gaussian, as in :func:`gaussian_blur`: a wide one (more than
-        31 taps on an axis) is a box cascade unless ``method="exact"``.
+        Of the Gaussian, as in :func:`gaussian_blur` (exact unless
+        ``method="box"``).
     amount : float
         Strength; 0 returns the image.
     mode, cval, dtype, backend, out

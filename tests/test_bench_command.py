@@ -152,7 +152,7 @@ EXPECTED_TARGET_IDS = {
     "equalize_hist_int16_vs_opencv_uint8", "clahe_int16_vs_opencv_uint16",
     *(f"{op}_{dt}_vs_scipy_fft" for op in ("lowpass", "highpass") for dt in ("int16", "float32")),
     *(f"{op}_15x15_vs_3x3_{dt}" for op in ("erode", "dilate") for dt in ("int16", "float32")),
-    "gaussian_sigma8_vs_sigma1.1_int16", "gaussian_sigma8_vs_sigma1.1_float32",
+    "gaussian_sigma8_int16_vs_opencv", "gaussian_sigma8_float32_vs_opencv",
     "import_time", "first_call_time",
     *(f"memory_{g}" for g in registry.GROUPS),
 }
@@ -174,7 +174,7 @@ def test_default_run_has_every_candidate_the_targets_need():
     # the size baselines are the ops' default parameters: 3x3 and sigma 1.1
     assert registry.OP_PARAMS["erode"].startswith("3x3") and registry.OP_PARAMS["dilate"].startswith("3x3")
     assert registry.OP_PARAMS["gaussian_sigma1.1"].startswith("sigma 1.1")
-    assert tg.by_id()["gaussian_sigma8_vs_sigma1.1_int16"].den == ("gaussian_sigma1.1", "int16", "fastct")
+    assert tg.by_id()["gaussian_sigma8_int16_vs_opencv"].den == ("gaussian_sigma8", "int16", "OpenCV int16")
 
 
 def test_targets_met_and_not_met_on_synthetic_results():
@@ -186,7 +186,8 @@ def test_targets_met_and_not_met_on_synthetic_results():
         _rec("erode", "int16", "OpenCV int16", 0.010),                     # exactly the limit: met
         _rec("erode_15x15", "int16", "fastct", 0.030),                     # 3x the 3x3 > 2: not met
         _rec("gaussian_sigma1.1", "float32", "fastct", 0.010),
-        _rec("gaussian_sigma8", "float32", "fastct", 0.025),               # 2.5 <= 3: met
+        _rec("gaussian_sigma8", "float32", "fastct", 0.025),
+        _rec("gaussian_sigma8", "float32", "OpenCV float32", 0.020),       # 1.25 > 1: not met
         _rec("clahe", "int16", "fastct", 0.010),
         _rec("clahe", "int16", "OpenCV uint16", None, status="absent", reason="OpenCV is not installed"),
         _rec("lowpass", "int16", "fastct", 0.010, batch="4x64x64"),
@@ -212,7 +213,7 @@ def test_targets_met_and_not_met_on_synthetic_results():
     check("pipeline_vs_copy", "not met", 4.0)
     check("erode_int16_vs_opencv", "met", 1.0)
     check("erode_15x15_vs_3x3_int16", "not met", 3.0)
-    check("gaussian_sigma8_vs_sigma1.1_float32", "met", 2.5)
+    check("gaussian_sigma8_float32_vs_opencv", "not met", 1.25)
     check("import_time", "met", 0.12)
     check("first_call_time", "not met", 1.4)
     check("memory_pipeline", "met", 1.01)

@@ -175,8 +175,8 @@ def test_cpu_kernel_matches_the_array_version(rng, dtype, shape):
 
 def test_constant_image_stays_constant(rng):
     img = np.full((2, 50, 60), -1000, np.int16)
-    np.testing.assert_array_equal(fastct.gaussian_blur(img, 8, backend="cpu"), img)
-    np.testing.assert_array_equal(fastct.gaussian_blur(img, 20, backend="cpu"), img)
+    np.testing.assert_array_equal(fastct.gaussian_blur(img, 8, method="box", backend="cpu"), img)
+    np.testing.assert_array_equal(fastct.gaussian_blur(img, 20, method="box", backend="cpu"), img)
 
 
 def test_each_slice_starts_afresh(rng):
@@ -196,7 +196,7 @@ def test_each_slice_starts_afresh(rng):
 @pytest.mark.parametrize("sigma", [4.0, 8.0, 16.0])
 def test_accuracy_on_ct_is_within_the_stated_bound(sigma):
     ct = chest_phantom(2, 256, seed=3)
-    got = fastct.gaussian_blur(ct, sigma, backend="cpu").astype(np.float64)
+    got = fastct.gaussian_blur(ct, sigma, method="box", backend="cpu").astype(np.float64)
     exact = ndi.gaussian_filter(ct.astype(np.float64), (0, sigma, sigma), mode="nearest")
     value_range = float(ct.max()) - float(ct.min())
     err = np.abs(got - exact)
@@ -208,39 +208,49 @@ def test_accuracy_on_ct_is_within_the_stated_bound(sigma):
 
 def test_float_accuracy_on_noise(rng):
     img = rng.normal(0, 100, (2, 128, 128)).astype(np.float32)
-    got = fastct.gaussian_blur(img, 8, backend="cpu")
+    got = fastct.gaussian_blur(img, 8, method="box", backend="cpu")
     exact = ndi.gaussian_filter(img.astype(np.float64), (0, 8, 8), mode="nearest")
     assert np.abs(got - exact).max() <= 2 * box.box_error(8.0) * float(img.max() - img.min())
+
+
+@pytest.mark.parametrize("sigma", [2.0, 5.0, 8.0])
+def test_default_is_exact_on_real_ct(ct_slice, sigma):
+    # The default Gaussian at any sigma: within one grey level (integers) and
+    # float32 rounding (floats) of scipy's gaussian_filter with the same truncate.
+    ct = ct_slice.astype(np.int16)
+    exact = ndi.gaussian_filter(ct.astype(np.float64), sigma, mode="nearest")
+    got = fastct.gaussian_blur(ct, sigma, backend="cpu")
+    assert np.abs(got.astype(np.float64) - exact).max() <= 1.0
+    got32 = fastct.gaussian_blur(ct.astype(np.float32), sigma, backend="cpu")
+    np.testing.assert_allclose(got32, exact, rtol=1e-5, atol=1e-5 * float(np.abs(exact).max()))
 
 
 # ---------------------------------------------------------------------------
 # choosing the method
 
 
-def test_auto_keeps_small_kernels_exact_and_switches_wide_ones(rng):
+def test_exact_by_default_at_every_sigma_box_only_by_name(rng):
     img = random_image(rng, (2, 40, 40), np.int16)
-    for sigma in (1.1, 3.0, 3.75):
+    for sigma in (1.1, 3.75, 8.0, 16.0):
         assert plan("gaussian_blur", sigma).params["boxes"] is None
-        np.testing.assert_array_equal(fastct.gaussian_blur(img, sigma, backend="cpu"),
-                                      fastct.gaussian_blur(img, sigma, method="exact", backend="cpu"))
-    assert plan("gaussian_blur", 3.9).params["boxes"] == (box.box_widths(3.9),) * 2
+        assert plan("unsharp_mask", sigma).params["boxes"] is None
     np.testing.assert_array_equal(fastct.gaussian_blur(img, 8, backend="cpu"),
-                                  fastct.gaussian_blur(img, 8, method="box", backend="cpu"))
-    # an explicit kernel size is honoured exactly
-    assert plan("gaussian_blur", 8, ksize=65).params["boxes"] is None
-    # one wide axis switches both
-    assert plan("gaussian_blur", (0.0, 9.0)).params["boxes"] == ((1,), box.box_widths(9.0))
+                                  fastct.gaussian_blur(img, 8, method="exact", backend="cpu"))
+    assert not np.array_equal(fastct.gaussian_blur(img, 8, backend="cpu"),
+                              fastct.gaussian_blur(img, 8, method="box", backend="cpu"))
+    assert plan("gaussian_blur", 3.9, method="box").params["boxes"] == (box.box_widths(3.9),) * 2
+    # one wide axis: a cascade per axis (the narrow one a single box of width 1)
+    assert plan("gaussian_blur", (0.0, 9.0), method="box").params["boxes"] == ((1,), box.box_widths(9.0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_unsharp_mask_blurs_with_the_same_method(rng, dtype):
     # unsharp_mask = image + amount * (image - blur), the blur chosen as gaussian_blur chooses it
     img = random_image(rng, (3, 40, 52), dtype)
-    assert plan("unsharp_mask", 8, 1.5).params["boxes"] == (box.box_widths(8.0),) * 2
-    assert plan("unsharp_mask", 8, 1.5, method="exact").params["boxes"] is None
-    assert plan("unsharp_mask", 2, 1.5).params["boxes"] is None
-    assert plan("unsharp_mask", 8, 1.5).halo == plan("gaussian_blur", 8).halo
-    for method in ("auto", "box", "exact"):
+    assert plan("unsharp_mask", 8, 1.5, method="box").params["boxes"] == (box.box_widths(8.0),) * 2
+    assert plan("unsharp_mask", 8, 1.5).params["boxes"] is None
+    assert plan("unsharp_mask", 8, 1.5, method="box").halo == plan("gaussian_blur", 8, method="box").halo
+    for method in ("box", "exact"):
         got = fastct.unsharp_mask(img, 8, 1.5, method=method, mode="reflect", backend="cpu")
         blurred = fastct.gaussian_blur(img, 8, method=method, mode="reflect", backend="cpu")
         if img.dtype.kind in "iu":
@@ -263,11 +273,12 @@ def test_method_errors_name_the_argument():
         plan("gaussian_blur", 8, ksize=9, method="box")
     with pytest.raises(FastCTError, match="sigma"):
         plan("gaussian_blur", 150, method="box")
-    assert plan("gaussian_blur", 150).params["boxes"] is None  # auto: too wide for the cascade, exact
+    with pytest.raises(FastCTError, match="method: expected 'exact' or 'box'"):
+        plan("gaussian_blur", 8, method="auto")
 
 
 def test_halo_is_the_cascade_radius():
-    step = plan("gaussian_blur", 8)
+    step = plan("gaussian_blur", 8, method="box")
     assert step.halo == (box.radius(box.box_widths(8.0)),) * 2
     assert stages_for_step(step, np.dtype(np.int16)) is None  # never fused into a stencil chain
 
@@ -275,10 +286,10 @@ def test_halo_is_the_cascade_radius():
 def test_pipeline_and_dask_halo_match_the_op(rng):
     da = pytest.importorskip("dask.array")
     img = chest_phantom(4, 96, seed=5)
-    want = fastct.gaussian_blur(fastct.erode(img, 3, backend="cpu"), 8, backend="cpu")
-    pipe = fastct.Pipeline("erode:3,gaussian:8")
+    want = fastct.gaussian_blur(fastct.erode(img, 3, backend="cpu"), 8, method="box", backend="cpu")
+    pipe = fastct.Pipeline("erode:3,gaussian:8:method=box")
     np.testing.assert_array_equal(pipe.run(img, backend="cpu"), want)
-    lazy = fastct.process(da.from_array(img, chunks=(2, 40, 50)), "erode:3,gaussian:8", backend="cpu")
+    lazy = fastct.process(da.from_array(img, chunks=(2, 40, 50)), "erode:3,gaussian:8:method=box", backend="cpu")
     np.testing.assert_array_equal(lazy.compute(), want)
 
 

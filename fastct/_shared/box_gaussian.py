@@ -38,13 +38,6 @@ from .gaussian import gaussian_taps_1d
 #: of two; five gain little (about 1.0%).
 BOXES = 4
 
-#: Exact kernels with more taps than this (per axis, ``ksize`` not given) are
-#: replaced by the box cascade when ``method="auto"``. On one CPU thread the
-#: cascade costs the same as 21 exact taps (sigma 2.5) and is 1.3x faster at
-#: 31 (sigma 3.75), 2.5x at 65 (sigma 8); the switch waits for 31 taps,
-#: where the cascade's error bound is down to about 1.5% per axis.
-AUTO_MAX_TAPS = 31
-
 #: Integer sums stay below 2**53; the row pass keeps this many fractional bits
 #: at most (more would only matter for images with a 2**-24 contrast).
 MAX_FRAC_BITS = 24
@@ -144,31 +137,26 @@ def supported(widths_y, widths_x) -> bool:
 
 
 def resolve_method(method, sigma, ksize, truncate, taps_y, taps_x):
-    """Decide between the exact taps and the box cascade; return the cascades or None.
+    """The exact taps (None) or, only when asked by name, the box cascades.
 
-    ``method="exact"`` always returns None; ``"box"`` returns the cascades or
-    raises when the kernel is too large for them; ``"auto"`` picks the
-    cascade when ``ksize`` is not given and an axis has more than
-    :data:`AUTO_MAX_TAPS` exact taps (and the cascade is supported).
+    ``method="exact"`` (the default of every op) returns None: a medical tool
+    does not approximate unless told to. ``"box"`` returns the cascades, or
+    raises when ``ksize`` is given or the kernel is too large for them. On one
+    CPU thread the cascade costs the same as 21 exact taps (sigma 2.5) and is
+    2.5x faster at 65 (sigma 8), within :func:`box_error` of the exact taps.
     """
-    if method not in ("auto", "exact", "box"):
-        raise InvalidArgumentError(f"method: expected 'auto', 'exact' or 'box', got {method!r}")
+    if method not in ("exact", "box"):
+        raise InvalidArgumentError(f"method: expected 'exact' or 'box', got {method!r}")
     if method == "exact":
         return None
     if ksize is not None:
-        if method == "box":
-            raise InvalidArgumentError("method: 'box' takes sigma and truncate, not ksize")
-        return None
-    if method == "auto" and max(len(taps_y), len(taps_x)) <= AUTO_MAX_TAPS:
-        return None
+        raise InvalidArgumentError("method: 'box' takes sigma and truncate, not ksize")
     sy, sx = sigma
     widths = (box_widths(float(sy), float(truncate)), box_widths(float(sx), float(truncate)))
     if not supported(*widths):
-        if method == "box":
-            raise InvalidArgumentError(
-                f"sigma: {sigma} is too large for method='box' (at most about 60); use method='exact'"
-            )
-        return None
+        raise InvalidArgumentError(
+            f"sigma: {sigma} is too large for method='box' (at most about 60); use method='exact'"
+        )
     return widths
 
 
