@@ -26,7 +26,7 @@ from fastct.io._values import rgb_to_gray
 
 pydicom = pytest.importorskip("pydicom")
 
-from pydicom.data import get_testdata_files  # noqa: E402
+from pydicom.data import get_testdata_files
 
 
 def _dicom_corpus() -> list[Path]:
@@ -84,7 +84,7 @@ def test_pydicom_corpus_reads_like_pydicom():
             except Exception:  # noqa: BLE001 - pydicom cannot decode it: fastct must refuse, naming it
                 reference = None
             try:
-                got, meta = fio.read(path)
+                got, _ = fio.read(path)
             except FastCTError as exc:
                 assert path.name in str(exc), f"{path.name}: error does not name the file: {exc}"
                 if reference is not None and not isinstance(exc, NoPixelDataError):
@@ -170,7 +170,7 @@ def _nibabel_files(tmp_path) -> list[Path]:
         if hasattr(img.header, "set_slope_inter"):
             try:
                 img.header.set_slope_inter(0.5, 10)
-            except Exception:  # noqa: BLE001 - Analyze 7.5 has no scaling
+            except Exception:  # noqa: BLE001, S110 - Analyze 7.5 has no scaling
                 pass
         nib.save(img, str(tmp_path / name))
         files += [tmp_path / name, tmp_path / name.replace(".hdr", ".img")]

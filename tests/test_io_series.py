@@ -12,7 +12,7 @@ from fastct.errors import FileFormatError, NoPixelDataError
 
 pydicom = pytest.importorskip("pydicom")
 
-from pydicom.data import get_testdata_file  # noqa: E402
+from pydicom.data import get_testdata_file
 
 AXIAL = [1, 0, 0, 0, 1, 0]
 CORONAL = [1, 0, 0, 0, 0, -1]

@@ -33,13 +33,26 @@ from ..errors import FileFormatError, InvalidArgumentError
 from ._files import atomic_path, cleanup_temporaries, write_bytes_atomic
 from ._values import for_png
 from .arrays import read_npy, read_npz, write_npy
-from .detect import EXTENSIONS, FORMATS, NotAnImageError, detect_format, image_like_name, sniff
-from .dicom import not_an_image_reason, read_dicom, read_dicom_series, write_dicom, write_dicom_series
+from .detect import (
+    EXTENSIONS,
+    FORMATS,
+    NotAnImageError,
+    detect_format,
+    image_like_name,
+    sniff,
+)
+from .dicom import (
+    not_an_image_reason,
+    read_dicom,
+    read_dicom_series,
+    write_dicom,
+    write_dicom_series,
+)
 from .images import read_image, read_tiff, write_tiff
 from .meta import ImageMeta, IOWarning
-from .series import DicomSeries, group_dicom_series
 from .nifti import read_nifti, write_nifti
 from .png import encode_png, write_png
+from .series import DicomSeries, group_dicom_series
 
 __all__ = [
     "EXTENSIONS",

@@ -854,7 +854,7 @@ def _copy_header(template):
 
     ds = Dataset()
     photometric = str(template.get("PhotometricInterpretation", "")).strip()
-    for tag in template.keys():
+    for tag in list(template):
         if tag in _PIXEL_TAGS or tag.group == 0x0002:
             continue
         # A supplemental palette (monochrome image with a colour overlay LUT)
@@ -868,7 +868,7 @@ def _copy_header(template):
                 continue
             try:
                 elem = template[tag]  # decode, to be re-encoded explicit VR little endian
-            except Exception:  # noqa: BLE001 - an undecodable private or broken element is left out
+            except Exception:  # noqa: BLE001, S112 - an undecodable private or broken element is left out
                 continue
         ds.add(copy.deepcopy(elem) if elem.VR == "SQ" else copy.copy(elem))
     ds.set_original_encoding(False, True, template.original_character_set)

@@ -115,7 +115,7 @@ def _floats(value, n):
 
 def _header(path: Path) -> _Header:
     from .detect import detect_format
-    from .dicom import _dcmread, not_an_image_reason, NotAnImageError
+    from .dicom import NotAnImageError, _dcmread, not_an_image_reason
 
     fmt = detect_format(path)
     if fmt != "dicom":
@@ -209,8 +209,8 @@ def _stack(headers: list, uid: str, key: str) -> DicomSeries:
     else:
         headers = sorted(headers, key=lambda h: (h.instance, str(h.path)))
         spacing, reason = None, None
-        notes = ["no ImagePositionPatient on some slices: ordered by InstanceNumber; slice spacing from "
-                 "SpacingBetweenSlices or SliceThickness (1 mm when absent)"]
+        notes = [("no ImagePositionPatient on some slices: ordered by InstanceNumber; slice spacing from "
+                  "SpacingBetweenSlices or SliceThickness (1 mm when absent)")]
     return DicomSeries(tuple(h.path for h in headers), uid, key, reason=reason,
                        spacing=spacing if reason is None else None, notes=tuple(notes), description=desc)
 
