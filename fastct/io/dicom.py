@@ -854,7 +854,7 @@ def _copy_header(template):
 
     ds = Dataset()
     photometric = str(template.get("PhotometricInterpretation", "")).strip()
-    for tag in list(template):
+    for tag in template.keys():  # noqa: SIM118 - iterating a Dataset gives elements (decoding them), not tags
         if tag in _PIXEL_TAGS or tag.group == 0x0002:
             continue
         # A supplemental palette (monochrome image with a colour overlay LUT)
