@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -26,6 +27,8 @@ from .errors import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: a closed output pipe (SIGPIPE's conventional status, 128 + 13)
+EXIT_BROKEN_PIPE = 141
 
 
 # ---------------------------------------------------------------------------
@@ -423,6 +426,11 @@ def main(argv=None) -> int:
     except FastCTError as exc:
         print(f"fastct {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, (ValueError, TypeError)) else EXIT_FAILED
+    except BrokenPipeError:
+        # the reader went away (`fastct demo | head`): stop quietly, as Unix tools do,
+        # and point stdout at devnull so the interpreter's final flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -129,3 +129,14 @@ def test_ct_sample_is_hounsfield():
     hu = datasets.ct_sample()
     assert hu.dtype == np.int16 and hu.shape == (128, 128)
     assert hu.min() < -500 and hu.max() > 500  # air/lung and bone present
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    # `fastct info | head -0`: the reader is gone before fastct writes; no traceback.
+    proc = subprocess.Popen([sys.executable, "-m", "fastct.cli", "info"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) in (0, cli.EXIT_BROKEN_PIPE)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
