@@ -26,7 +26,7 @@ from fastct.io._values import rgb_to_gray
 
 pydicom = pytest.importorskip("pydicom")
 
-from pydicom.data import get_testdata_files
+from pydicom.data import get_testdata_files  # noqa: E402
 
 
 def _dicom_corpus() -> list[Path]:
@@ -98,7 +98,8 @@ def test_pydicom_corpus_reads_like_pydicom():
             continue  # fastct reads what pydicom's dcmread needs force= for (no preamble): fine
         assert got.ndim == 3 and got.flags.c_contiguous and got.dtype.isnative
         if not _same_values(got, reference):
-            failures.append(f"{path.name}: values differ from pydicom's (max {np.max(np.abs(got - np.reshape(reference, got.shape).astype(np.float64)))})")
+            diff = np.max(np.abs(got - np.reshape(reference, got.shape).astype(np.float64)))
+            failures.append(f"{path.name}: values differ from pydicom's (max {diff})")
         compared += 1
     assert not failures, "\n".join(failures)
     # 145 files compared and 98 refused with pydicom-data installed (the test extra installs it)
@@ -212,7 +213,8 @@ def test_nibabel_corpus_reads_like_nibabel(tmp_path):
             continue
         if reference is None or meta.format != "nifti":
             continue
-        expected = _documented_order(np.squeeze(reference, axis=tuple(range(4, reference.ndim))), meta.extra["slice_axis"])
+        squeezed = np.squeeze(reference, axis=tuple(range(4, reference.ndim)))
+        expected = _documented_order(squeezed, meta.extra["slice_axis"])
         if not _same_values(got, expected):
             failures.append(f"{path.name}: values differ from nibabel's")
         compared += 1

@@ -23,7 +23,7 @@ from fastct.errors import FastCTError, NoPixelDataError
 
 pydicom = pytest.importorskip("pydicom")
 
-from pydicom.data import get_testdata_file, get_testdata_files
+from pydicom.data import get_testdata_file, get_testdata_files  # noqa: E402
 
 DCIODVFY = shutil.which("dciodvfy")
 needs_dciodvfy = pytest.mark.skipif(
@@ -238,5 +238,5 @@ def test_series_written_back_as_a_derived_series(tmp_path):
     uids = {pydicom.dcmread(p).SeriesInstanceUID for p in outs}
     assert len(outs) == 3 and len(uids) == 1
     if DCIODVFY:
-        for s, o in zip(sorted(src.iterdir()), outs):
+        for s, o in zip(sorted(src.iterdir()), outs, strict=True):
             assert _new_errors(s, o) == []

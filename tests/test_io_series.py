@@ -12,7 +12,7 @@ from fastct.errors import FileFormatError, NoPixelDataError
 
 pydicom = pytest.importorskip("pydicom")
 
-from pydicom.data import get_testdata_file
+from pydicom.data import get_testdata_file  # noqa: E402
 
 AXIAL = [1, 0, 0, 0, 1, 0]
 CORONAL = [1, 0, 0, 0, 0, -1]
@@ -176,3 +176,21 @@ def test_missing_pixel_spacing_is_noted(tmp_path):
     with pytest.warns(fio.IOWarning, match="no PixelSpacing; 1 mm assumed"):
         _, meta = fio.read(tmp_path / "none.dcm")
     assert meta.spacing[1:] == (1.0, 1.0)
+
+
+def test_a_damaged_slice_fails_the_volume(tmp_path):
+    files = _series(tmp_path, [0.0, 1.0, 2.0])
+    data = files[1].read_bytes()
+    files[1].write_bytes(data[: len(data) // 2])
+    with pytest.raises(FileFormatError, match=r"s01\.dcm"):
+        fio.read(tmp_path)
+
+
+def test_a_group_reads_as_it_is(tmp_path):
+    files = _series(tmp_path, [0.0, 1.0, 2.0])
+    files.append(_slice(tmp_path, "cor.dcm", 0.0, iop=CORONAL))
+    main, single = fio.group_dicom_series(files)
+    batch, meta = fio.read_dicom_series(main)
+    assert batch.shape[0] == 3 and [p.name for p in meta.extra["files"]] == [p.name for p in main.paths]
+    batch, meta = fio.read_dicom_series(single)
+    assert batch.shape[0] == 1 and meta.extra["series_key"] == single.key

@@ -261,7 +261,7 @@ def write(path, batch, meta: ImageMeta | None = None, format: str | None = None,
     pixels = for_png(slices, png_bits)
     written = []
     try:
-        for target, image in zip(output_paths(path, "png", len(slices)), pixels):
+        for target, image in zip(output_paths(path, "png", len(slices)), pixels, strict=True):
             written.append(write_png(target, image, overwrite=overwrite))
     except BaseException:
         for p in written:  # all slices or none

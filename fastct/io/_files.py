@@ -70,7 +70,9 @@ def _commit(tmp: str, path: Path, overwrite: bool) -> None:
     try:
         os.link(tmp, path)  # fails with EEXIST if the name exists: never clobbers
     except FileExistsError:
-        raise OutputExistsError(f"{path}: output exists already (pass overwrite=True / --overwrite to replace it)") from None
+        raise OutputExistsError(
+            f"{path}: output exists already (pass overwrite=True / --overwrite to replace it)"
+        ) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
             raise

@@ -277,7 +277,8 @@ def _floats(value, n=None):
     if value is None:
         return None
     try:
-        vals = [float(v) for v in (value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") else [value])]
+        items = value if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") else [value]
+        vals = [float(v) for v in items]
     except (TypeError, ValueError):
         return None
     if n is not None and len(vals) != n:
@@ -288,7 +289,10 @@ def _floats(value, n=None):
 def _fg_item(ds, sequence: str, frame: int | None = None):
     """An item of a functional group macro (per-frame when ``frame`` is given, else shared)."""
     try:
-        groups = ds.PerFrameFunctionalGroupsSequence[frame] if frame is not None else ds.SharedFunctionalGroupsSequence[0]
+        if frame is not None:
+            groups = ds.PerFrameFunctionalGroupsSequence[frame]
+        else:
+            groups = ds.SharedFunctionalGroupsSequence[0]
         return getattr(groups, sequence)[0]
     except (AttributeError, IndexError, TypeError):
         return None
@@ -503,8 +507,9 @@ def read_dicom_series(source, *, series_uid: str | None = None, key: str | None 
 
     Parameters
     ----------
-    source : str, Path or list of them
-        A series folder, or the files of a series.
+    source : str, Path, list of them, or DicomSeries
+        A series folder, the files of a series, or one entry of
+        :func:`fastct.io.group_dicom_series` (read as it is, not regrouped).
     series_uid : str, optional
         The SeriesInstanceUID to read when the files hold several series.
     key : str, optional
@@ -539,9 +544,13 @@ def read_dicom_series(source, *, series_uid: str | None = None, key: str | None 
     ((1, 128, 128), 1)
     """
     from .detect import sniff
-    from .series import group_dicom_series
+    from .series import DicomSeries, group_dicom_series
 
-    if isinstance(source, (str, Path)):
+    if isinstance(source, DicomSeries):
+        if source.error is not None:
+            raise source.error
+        groups, where = [source], (str(source.paths[0]) if len(source.paths) == 1 else f"series {source.key}")
+    elif isinstance(source, (str, Path)):
         folder = Path(source)
         if not folder.is_dir():
             raise FileFormatError(f"{folder}: not a folder")
@@ -550,10 +559,12 @@ def read_dicom_series(source, *, series_uid: str | None = None, key: str | None 
     else:
         files = [Path(p) for p in source]
         where = f"{len(files)} files" if len(files) != 1 else str(files[0])
-    groups = group_dicom_series(files)
-    errors = [g for g in groups if g.error is not None]
-    hard = [g.error for g in errors if not isinstance(g.error, NoPixelDataError)]
-    if hard and not isinstance(source, (str, Path)):
+    if not isinstance(source, DicomSeries):
+        groups = group_dicom_series(files)
+    # A damaged slice fails the volume (it is never dropped silently);
+    # objects without an image (a structure set beside the slices) are left out.
+    hard = [g.error for g in groups if g.error is not None and not isinstance(g.error, NoPixelDataError)]
+    if hard:
         raise hard[0]
     groups = [g for g in groups if g.error is None]
     if not groups:
@@ -572,7 +583,8 @@ def read_dicom_series(source, *, series_uid: str | None = None, key: str | None 
     if len(groups) > 1:
         uids = {g.series_uid for g in groups}
         found = "; ".join(f"{g.key} ({len(g.paths)} files{', ' + g.reason if g.reason else ''})" for g in groups)
-        what = f"{len(uids)} series" if len(uids) > 1 else "one series with slices of several orientations, sizes or frames of reference"
+        what = (f"{len(uids)} series" if len(uids) > 1
+                else "one series with slices of several orientations, sizes or frames of reference")
         raise FileFormatError(
             f"{where}: holds {what}, {len(groups)} stacks: {found}; not stacking them into one volume. "
             "Pass series_uid= or key=, or group the files with fastct.io.group_dicom_series"
@@ -583,6 +595,7 @@ def read_dicom_series(source, *, series_uid: str | None = None, key: str | None 
     slices = [read_dicom(f) for f in group.paths]
     first = slices[0][1]
     if len(slices) == 1:
+        first.extra["series_key"] = group.key
         return slices[0]
     _, row_dir, col_dir, _ = _geometry(first.headers[0], 1)
     normal = _normal(row_dir, col_dir)
@@ -758,7 +771,8 @@ def _output_class(template, batch: np.ndarray, frames: int) -> tuple[str | None,
     if _in(uid, _EIGHT_BIT_ONLY) and batch.dtype != np.uint8:
         return word, f"{template.SOPClassUID.name} holds 8-bit pixels only; the result is {batch.dtype}"
     if _in(uid, _IDENTITY_RESCALE_UNSIGNED) and batch.dtype not in (np.uint8, np.uint16):
-        return word, f"{template.SOPClassUID.name} allows unsigned pixels without rescaling only; the result is {batch.dtype}"
+        return word, (f"{template.SOPClassUID.name} allows unsigned pixels without rescaling only; "
+                      f"the result is {batch.dtype}")
     if uid == _SC and frames > 1:
         return word, "a single-frame Secondary Capture cannot hold several frames"
     if uid.startswith("1.2.840.10008.5.1.4.1.1.7.") and uid not in (_SC_BYTE, _SC_WORD):
@@ -882,8 +896,9 @@ def _derived(template, batch: np.ndarray, meta, description: str | None, index: 
 
     frames, rows, cols = batch.shape
     sop_class, _ = _output_class(template, batch, frames)
+    source_class = str(template.get("SOPClassUID", "")) if template is not None else ""
     unsigned = sop_class in (_SC_WORD, _SC_BYTE) or (
-        template is not None and sop_class is None and _in(str(template.get("SOPClassUID", "")), _IDENTITY_RESCALE_UNSIGNED))
+        template is not None and sop_class is None and _in(source_class, _IDENTITY_RESCALE_UNSIGNED))
     stored, slope, intercept = _quantise(batch, unsigned=unsigned)
     if sop_class is None and template is not None:
         uid = str(template.get("SOPClassUID", ""))
@@ -1126,12 +1141,13 @@ def write_dicom_series(folder, batch, meta: ImageMeta, *, description: str | Non
     batch, _ = as_batch3(np.asarray(batch))
     if meta is None or len(meta.headers) != batch.shape[0]:
         raise InvalidArgumentError(
-            f"meta: expected one DICOM header per slice ({batch.shape[0]}), got {0 if meta is None else len(meta.headers)}"
+            f"meta: expected one DICOM header per slice ({batch.shape[0]}), "
+            f"got {0 if meta is None else len(meta.headers)}"
         )
     folder.mkdir(parents=True, exist_ok=True)
     names = names or [Path(p).name for p in meta.extra.get("files", [])] or [f"{i:05d}.dcm" for i in range(len(batch))]
     written = []
-    for i, (header, name) in enumerate(zip(meta.headers, names)):
+    for i, (header, name) in enumerate(zip(meta.headers, names, strict=False)):  # extra names unused
         ds = _derive_or_explain(header, batch[i : i + 1], meta, description, i, folder / name)
         written.append(_save(ds, folder / name, overwrite, _source_name(meta, i)))
     return written

@@ -151,5 +151,5 @@ def geometry_from_affine(affine):
     lps = _LPS_TO_RAS @ np.asarray(affine, float)
     cols = [lps[:3, i] for i in range(3)]
     norms = [float(np.linalg.norm(c)) or 1.0 for c in cols]
-    row_dir, col_dir, normal = (c / n for c, n in zip(cols, norms))
+    row_dir, col_dir, normal = (c / n for c, n in zip(cols, norms, strict=True))
     return lps[:3, 3].copy(), row_dir, col_dir, normal, (norms[2], norms[1], norms[0])

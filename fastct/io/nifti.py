@@ -84,7 +84,9 @@ def read_nifti(path) -> tuple[np.ndarray, ImageMeta]:
     while len(shape) > 4 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) > 4 or len(shape) < 2 or stored.dtype.fields is not None:
-        raise FileFormatError(f"{path}: NIfTI of shape {stored.shape} dtype {stored.dtype}: expected 2-D, 3-D or 4-D scalar data")
+        raise FileFormatError(
+            f"{path}: NIfTI of shape {stored.shape} dtype {stored.dtype}: expected 2-D, 3-D or 4-D scalar data"
+        )
     data = stored.reshape(shape)
     squeeze = data.ndim == 2
     if squeeze:

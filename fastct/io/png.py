@@ -42,7 +42,8 @@ def encode_png(image: np.ndarray) -> bytes:
     header = struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0)  # greyscale, no interlace
     rows = image.astype(">u2") if depth == 16 else image
     raw = np.concatenate([np.zeros((h, 1), np.uint8), np.ascontiguousarray(rows).view(np.uint8).reshape(h, -1)], 1)
-    return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b"")
+    data = zlib.compress(raw.tobytes(), 6)
+    return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
 def write_atomic(path, data: bytes, *, overwrite: bool = True) -> Path:

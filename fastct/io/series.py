@@ -230,8 +230,10 @@ def group_dicom_series(paths) -> list[DicomSeries]:
     Parameters
     ----------
     paths : iterable of str or Path
-        DICOM files (a folder's files, in any order). Files that are not
-        DICOM images come back as one-file entries with ``error`` set.
+        DICOM files (those :func:`fastct.io.sniff` calls ``"dicom"``), in
+        any order. A file that is not a DICOM image (no image in it, a
+        damaged header, another format) comes back as a one-file entry
+        with ``error`` set.
 
     Returns
     -------
@@ -239,10 +241,13 @@ def group_dicom_series(paths) -> list[DicomSeries]:
         In a stable order (by series number, series UID, then position of
         the first file in ``paths``). Every input path is in exactly one
         entry. Read an ``ok`` entry with
-        ``fastct.io.read_dicom_series(entry.paths)``; report the files of
-        an entry with ``reason`` as failed ("not one volume: " + reason) or
-        read them one by one with :func:`fastct.io.read`; an entry with
-        ``error`` is that file's error.
+        ``fastct.io.read_dicom_series(entry)`` (one volume, its files in
+        ``meta.extra["files"]``, a derived series written back with
+        :func:`fastct.io.write_dicom_series`); report the files of an entry
+        with ``reason`` as failed (or read them one by one with
+        :func:`fastct.io.read`); an entry with ``error`` is that file's
+        error (skipped when it is a
+        :class:`~fastct.errors.NoPixelDataError`, failed otherwise).
 
     Examples
     --------
@@ -257,6 +262,10 @@ def group_dicom_series(paths) -> list[DicomSeries]:
     [('s1_CT_493a79', ['a.dcm'], True), ('s1_MR_18fe18', ['b.dcm'], True), ('notes-txt', ['notes.txt'], False)]
     >>> type(groups[-1].error).__name__
     'NotAnImageError'
+    >>> from fastct.io import read_dicom_series
+    >>> batch, meta = read_dicom_series(groups[0])
+    >>> batch.shape, meta.extra["series_key"]
+    ((1, 128, 128), 's1_CT_493a79')
     """
     headers: list = []
     failed: list = []
@@ -285,7 +294,7 @@ def group_dicom_series(paths) -> list[DicomSeries]:
 
     result = []
     used: set = set()
-    for uid, hs in sorted(by_uid.items(), key=series_order):
+    for _, hs in sorted(by_uid.items(), key=series_order):
         real_uid = hs[0].series_uid
         digest = hashlib.sha1((real_uid or str(hs[0].path)).encode()).hexdigest()[:6]
         base = f"s{_safe(hs[0].series_number) if hs[0].series_number else 'x'}_{_safe(hs[0].modality or 'OT')}_{digest}"
@@ -306,7 +315,7 @@ def group_dicom_series(paths) -> list[DicomSeries]:
         stacks.sort(key=len, reverse=True)  # the main stack first, keeps the plain key
         keys = [base if i == 0 else f"{base}_{i + 1}" for i in range(len(stacks))]
         keys += [f"{base}_f{i + 1}" if len(frames) > 1 or stacks else base for i in range(len(frames))]
-        for group, key in zip(stacks + frames, keys):
+        for group, key in zip(stacks + frames, keys, strict=True):
             while key in used:
                 key += "x"
             used.add(key)
