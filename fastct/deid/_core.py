@@ -317,6 +317,7 @@ class _Context:
         self.offset = _dt.timedelta(days=-(1 + days))
         self.patient = patient
         self.scrub = _identifying_strings(dataset)
+        self.scrub_re = None
         self._offset_recorded = False
 
     def shift_date(self, text: str) -> str | None:
@@ -342,7 +343,8 @@ def _identifying_strings(dataset) -> list[str]:
             if elem.tag.is_private or elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
                 continue
             row = lookup(elem.tag)
-            if row is None or row.basic == "K" or elem.VR in _NUMBER_VRS:
+            # Identifiers only: descriptors (attributes an option may clean) are what gets scrubbed.
+            if row is None or row.basic == "K" or elem.VR in _NUMBER_VRS or "C" in row.options.values():
                 continue
             values = elem.value if _multi(elem.value) else [elem.value]
             for v in values:
@@ -359,8 +361,12 @@ def _multi(value) -> bool:
 
 
 def _scrub(text: str, ctx: _Context) -> str:
-    for value in ctx.scrub:
-        text = re.sub(re.escape(value), "", text, flags=re.IGNORECASE)
+    if ctx.scrub_re is None:
+        # One alternation, longest first, so a full name goes before its parts.
+        ctx.scrub_re = re.compile("|".join(re.escape(v) for v in ctx.scrub), re.IGNORECASE)
+    previous = None
+    while previous != text:  # removing one value may join the pieces of another
+        previous, text = text, ctx.scrub_re.sub("", text)
     return text
 
 
@@ -523,6 +529,15 @@ def _clean_private(ds, ctx: _Context) -> None:
         del ds[elem.tag]
 
 
+# Sequences that image IODs make Type 2 (present, possibly empty); other
+# sequences that the table lets be removed or emptied are removed.
+_TYPE2_SEQUENCES = frozenset({"AcquisitionContextSequence"})
+
+
+def _empty_sequence_ok(elem) -> bool:
+    return elem.keyword in _TYPE2_SEQUENCES
+
+
 def _clean_dataset(ds, ctx: _Context) -> None:
     _clean_private(ds, ctx)
     for elem in list(ds):
@@ -534,7 +549,10 @@ def _clean_dataset(ds, ctx: _Context) -> None:
             continue
         row = lookup(tag)
         if row is not None:
-            _apply(ds, elem, resolve(row, ctx.options), ctx)
+            action = resolve(row, ctx.options)
+            if action == "Z" and elem.VR == "SQ" and "X" in row.basic and not _empty_sequence_ok(elem):
+                action = "X"  # an empty sequence is an error where the sequence is optional
+            _apply(ds, elem, action, ctx)
             continue
         keyword = elem.keyword
         if keyword in _keep.EXTRA_DATES:
@@ -564,7 +582,7 @@ def _method_attributes(ds, policy: Policy, burned_in_allowed: bool) -> None:
     from pydicom.dataset import Dataset
 
     ds.PatientIdentityRemoved = "YES"
-    applied = ["basic"] + sorted(o for o in policy.options if o in _CODES)
+    applied = ["basic"] + sorted((o for o in policy.options if o in _CODES), key=lambda o: _CODES[o][0])
     ds.DeidentificationMethod = ["fastct PS3.15 E.1-1 " + _CODES[a][1][:44] if a == "basic" else _CODES[a][1][:64] for a in applied]
     items = []
     for a in applied:
