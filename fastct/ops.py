@@ -859,7 +859,13 @@ def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, 
     ----------
     image : ndarray, shape (H, W) or (N, H, W)
     clip_limit : float
-        Clip level in multiples of the mean bin count (0 disables clipping).
+        Clip level in multiples of a tile's mean bin count, OpenCV's
+        ``clipLimit`` (0 disables clipping, 2 is OpenCV's default). Values
+        in (0, 1) are refused: they are usually scikit-image's clip_limit, a
+        fraction of the tile's pixels per bin, which is ``fraction * bins``
+        here. At full bit depth the mean bin count is the tile's pixels over
+        the slice's number of integer values, so the same clip_limit clips a
+        16-bit slice harder than an 8-bit one, as in OpenCV.
     tiles : int or (int, int)
         Tile grid (rows, cols), as OpenCV's ``tileGridSize`` (which is (cols, rows)).
     nbins : int, optional

@@ -109,3 +109,13 @@ def test_memory_budget_reads_the_environment(monkeypatch):
     assert budget.memory_budget() == int(1.5 * (1 << 30))
     monkeypatch.delenv("FASTCT_MAX_MEMORY")
     assert 0 < budget.memory_budget() <= budget.available_bytes()
+
+
+def test_clahe_refuses_scikit_image_clip_limits():
+    img = np.arange(64 * 64, dtype=np.int16).reshape(64, 64)
+    with pytest.raises(fastct.InvalidArgumentError, match=r"clip_limit: 0.01 is below 1.*2\.56"):
+        fastct.clahe(img, clip_limit=0.01, backend="cpu")
+    with pytest.raises(fastct.StepError, match="clip_limit"):
+        fastct.Pipeline("clahe:clip_limit=0.5")
+    for limit in (0, 1, 2.5):
+        assert fastct.clahe(img, clip_limit=limit, backend="cpu").dtype == np.float32

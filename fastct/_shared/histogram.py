@@ -85,8 +85,21 @@ def output_maxval(out_dtype) -> float:
 
 
 def resolve_clahe(clip_limit, tiles, value_range):
-    """Validate CLAHE parameters: clip limit (0 = no clipping), tile grid, range."""
+    """Validate CLAHE parameters: clip limit (0 = no clipping), tile grid, range.
+
+    ``clip_limit`` is OpenCV's ``clipLimit``, in multiples of a tile's mean bin
+    count. Values in (0, 1) would clip every bin below the mean (a near
+    linear ramp) and are, in practice, scikit-image's fraction of the tile's
+    pixels given under the same name: they are refused with the conversion.
+    """
     clip_limit = check_real(clip_limit, "clip_limit", low=0.0)
+    if 0.0 < clip_limit < 1.0:
+        raise InvalidArgumentError(
+            f"clip_limit: {clip_limit:g} is below 1. fastct's clip_limit is OpenCV's clipLimit, in multiples of "
+            f"a tile's mean bin count (0 disables clipping, 2 is OpenCV's default); scikit-image's clip_limit is "
+            f"a fraction of the tile's pixels per bin, which is clip_limit = fraction * bins here "
+            f"({clip_limit:g} at 256 bins is {clip_limit * 256:g})"
+        )
     ty, tx = as_pair(tiles, "tiles")
     ty = check_int(ty, "tiles", low=1, high=256)
     tx = check_int(tx, "tiles", low=1, high=256)
