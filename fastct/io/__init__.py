@@ -8,6 +8,12 @@ output formats ``npy``, ``png``, ``tiff``, ``nii``, ``dcm``. Every write is
 atomic (temporary file, then rename) and refuses to replace an existing file
 unless ``overwrite=True``.
 
+DICOM files are grouped into volumes by :func:`group_dicom_series` (series,
+frame of reference, orientation, size; spacing checked), and a group is read
+with :func:`read_dicom_series`. Files that hold no image to process (text,
+DICOM segmentations, RT dose, reports ...) raise :class:`NotAnImageError`, a
+:class:`~fastct.errors.NoPixelDataError`, whatever they are called.
+
 nibabel, Pillow and tifffile are optional (``pip install 'fastct[io]'``); a
 missing one raises :class:`~fastct.errors.MissingDependencyError` naming it.
 
@@ -113,7 +119,9 @@ def read(path, **options) -> tuple[np.ndarray, ImageMeta]:
     path : str or Path
         A file, or a folder holding one DICOM series.
     **options
-        Passed to the reader (``series_uid=`` for a folder, ``key=`` for NPZ).
+        Passed to the reader (``series_uid=`` or ``key=`` for a DICOM folder,
+        ``key=`` for NPZ, ``images_only=False`` to read the pixel data of
+        DICOM objects that are not images, such as RT dose).
 
     Returns
     -------
@@ -128,7 +136,8 @@ def read(path, **options) -> tuple[np.ndarray, ImageMeta]:
     FileFormatError
         Empty, unrecognised, truncated or corrupt file (the message names
         it and says what was wrong); :class:`~fastct.errors.NoPixelDataError`
-        for DICOM objects without an image.
+        for DICOM objects without an image, and its subclass
+        :class:`NotAnImageError` for files that are no image to process.
     MissingDependencyError
         An optional reader (nibabel, Pillow, tifffile, a DICOM decoder) is
         not installed; the message names the package.
