@@ -288,7 +288,7 @@ def test_clahe_uint8_matches_opencv_tile_grids(backend, rng, shape, tiles):
     assert_same(res, ref.cv2_clahe(img, 2.0, tiles))
 
 
-@pytest.mark.parametrize("clip", [0, 0.01, 1.0, 2.0, 3.7, 40.0])
+@pytest.mark.parametrize("clip", [0, 1.0, 2.0, 3.7, 40.0])
 @pytest.mark.parametrize("shape", [(64, 64), (67, 45)])
 def test_clahe_uint8_matches_opencv_clip_limits(backend, rng, shape, clip):
     img = smooth_uint8(shape, rng)
