@@ -16,8 +16,11 @@ Usage::
    * ``fastct process IN -o OUT --format F`` as a command, with worker
      processes (``--workers 1`` and ``2``) and with threads.
 
-   Times are wall clock of the whole command, start-up included; medians of
-   ``--repeats``. Ratios are plain-loop time / fastct time (above 1: fastct faster).
+   Times are wall clock of the whole command, start-up included, and the CPU
+   time of all its processes (user + system); medians of ``--repeats``.
+   Ratios are plain-loop time / fastct time (above 1: fastct faster). The
+   machine's load average before each round is recorded: on a shared machine
+   the wall times of worker processes depend on how many cores are free.
 4. ``fastct.io.read`` against pydicom's read + ``pixel_array`` + modality LUT,
    in this process, alternated, medians.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,10 +96,14 @@ def make_files(folder: Path, n: int) -> None:
         ds.save_as(folder / f"im{i:05d}.dcm")
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, all its processes) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def read_ratio(files: list[Path], repeats: int) -> dict:
@@ -150,23 +158,36 @@ def main(argv=None) -> int:
         rows = []
         for fmt in args.formats.split(","):
             times: dict[str, list[float]] = {"plain loop": []}
+            cpu: dict[str, list[float]] = {"plain loop": []}
+            loads = []
             for _ in range(args.repeats):
                 out = tmp / "out"
+                loads.append(os.getloadavg()[0])
                 shutil.rmtree(out, ignore_errors=True)
-                times["plain loop"].append(timed([py, str(plain_script), str(src), str(out), fmt]))
+                wall, used = timed([py, str(plain_script), str(src), str(out), fmt])
+                times["plain loop"].append(wall)
+                cpu["plain loop"].append(used)
                 for label, extra in variants:
                     shutil.rmtree(out, ignore_errors=True)
                     cmd = [py, "-m", "fastct.cli", "process", str(src), "-o", str(out), "--format", fmt,
                            "--backend", "cpu", "-q", *extra]
-                    times.setdefault(label, []).append(timed(cmd))
+                    wall, used = timed(cmd)
+                    times.setdefault(label, []).append(wall)
+                    cpu.setdefault(label, []).append(used)
             plain = statistics.median(times["plain loop"])
+            plain_cpu = statistics.median(cpu["plain loop"])
             for label, values in times.items():
                 med = statistics.median(values)
+                med_cpu = statistics.median(cpu[label])
                 rows.append({"format": fmt, "runner": label, "files": args.files, "seconds": round(med, 3),
                              "all_seconds": [round(v, 3) for v in values],
+                             "cpu_seconds": round(med_cpu, 3),
                              "files_per_second": round(args.files / med, 1),
-                             "speedup_vs_plain_loop": round(plain / med, 3)})
-                print(f"{fmt:4} {label:34} {med:7.2f} s  {args.files / med:7.1f} files/s  x{plain / med:.2f}")
+                             "speedup_vs_plain_loop": round(plain / med, 3),
+                             "cpu_ratio_vs_plain_loop": round(plain_cpu / med_cpu, 3),
+                             "load_average_1min_before_runs": [round(x, 2) for x in loads]})
+                print(f"{fmt:4} {label:34} {med:7.2f} s  {args.files / med:7.1f} files/s  x{plain / med:.2f}"
+                      f"   cpu {med_cpu:6.2f} s (plain/this x{plain_cpu / med_cpu:.2f})")
         read = read_ratio(sorted(src.iterdir()), args.repeats)
         print(f"fastct.io.read vs pydicom read+pixel_array+modality LUT: x{read['ratio']:.2f} "
               f"({read['files_per_second']})")

@@ -20,6 +20,7 @@ run) it stops its workers, reports what finished, and re-raises.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -39,6 +40,27 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def native_threads() -> int:
+    """Threads of this process, native ones included (Linux); Python's own count elsewhere."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # pragma: no cover - not on Linux
+        return threading.active_count()
+
+
+@contextlib.contextmanager
+def one_kernel_thread():
+    """CPU kernels run in the calling thread only, so no thread pool starts in this process."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _set_kernel_threads(n: int) -> None:
@@ -153,9 +175,10 @@ def _worker_chunk(chunk):  # pragma: no cover - runs in worker processes
 class ProcessExecutor(Executor):
     """Chunks on ``workers`` local processes with ``threads`` kernel threads each.
 
-    On Linux the workers are forked from this process before any thread or
-    kernel starts in it, so they start in milliseconds with every module
-    imported; elsewhere they are spawned. A worker that dies (killed, out of
+    On Linux the workers are forked from this process while it has no other
+    thread, so they start in milliseconds with every module imported and the
+    kernels it warmed loaded; otherwise they are spawned and each warms its
+    kernels as it starts. A worker that dies (killed, out of
     memory) fails its chunk's files with that cause; the others go on in a
     fresh pool.
 
@@ -173,28 +196,29 @@ class ProcessExecutor(Executor):
         self.threads = int(threads) if threads else max(1, cpu_count() // self.workers)
         self._pool = None
 
-    def _context(self):
+    def _start(self, work, sample=None, meta=None, fork: bool | None = None):
         import multiprocessing as mp
-
-        methods = mp.get_all_start_methods()
-        # fork is safe here: run.py forks before this process starts any thread or kernel
-        return mp.get_context("fork" if "fork" in methods and threading.active_count() == 1 else "spawn")
-
-    def _start(self, work, sample=None, meta=None):
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(self.workers, mp_context=self._context(), initializer=_worker_init,
+        if fork is None:  # no Python thread of ours runs (native pools of BLAS libraries handle fork)
+            fork = threading.active_count() == 1
+        if fork and "fork" in mp.get_all_start_methods():
+            context, sample = mp.get_context("fork"), None  # the workers inherit what this process loaded
+        else:
+            context = mp.get_context("spawn")
+        pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init,
                                    initargs=(work, self.threads, sample, meta))
         pool.submit(int)  # start the workers now (before this process starts threads of its own)
         return pool
 
-    def start(self, work, sample=None, meta=None) -> None:
-        """Start the worker processes; with a ``sample`` payload each one warms its kernels on it first.
+    def start(self, work, sample=None, meta=None, fork: bool | None = None) -> None:
+        """Start the worker processes: forked (``fork`` True, or None and no other Python thread runs),
+        inheriting what this process loaded, else spawned, each warming its kernels on ``sample`` first.
 
-        The run calls this before this process starts any thread, so the workers can be forked.
+        The run calls this before it starts any thread of its own.
         """
         if self._pool is None:
-            self._pool = self._start(work, sample, meta)
+            self._pool = self._start(work, sample, meta, fork)
 
     def wait_ready(self) -> None:
         """Return once the workers have started (and warmed)."""

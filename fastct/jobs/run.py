@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError, OutputExistsError
-from .executors import ProcessExecutor, make_executor
+from .executors import ProcessExecutor, make_executor, native_threads, one_kernel_thread
 from .plan import Manifest, ManifestMismatchError, OutputLock, any_output_exists, plan, remove_stale_temporaries
 from .report import FileResult, Progress, RunSummary, _now, describe_error
 from .stages import PipelineWork, Work
@@ -120,9 +120,10 @@ def _prepare_folder(output_dir: Path) -> None:
 def _warm(work: Work, executor, first_job, note) -> float:
     """Compile (or load) the kernels for the first file's kind before the run; tell the user when it is slow.
 
-    Worker processes are started here (forked before this process starts any
-    thread) and each warms its kernels as it starts, all at once. Returns the
-    seconds spent.
+    For worker processes on the CPU backend the kernels are warmed here with
+    one kernel thread (so no thread pool starts) and the workers are forked
+    afterwards, inheriting them; where that is not possible each worker warms
+    its own as it starts. Returns the seconds spent.
     """
     processes = isinstance(executor, ProcessExecutor)
     try:
@@ -134,22 +135,31 @@ def _warm(work: Work, executor, first_job, note) -> float:
         return 0.0
     kind = getattr(payload, "dtype", None)
     kind = f"for {kind} " if kind is not None else ""
+    here = not processes or getattr(work, "backend", "cpu") == "cpu"
+    threads_before = native_threads()
     t0 = time.perf_counter()
-    if processes:
-        executor.start(work, sample, meta)
+    if not here:
+        executor.start(work, sample, meta)  # a GPU stays out of this process: the workers warm themselves
     timer = threading.Timer(COMPILE_NOTICE_AFTER, note,
                             (f"compiling kernels {kind}(first run only; later runs load them from the cache) ...",))
     timer.daemon = True
     timer.start()
     try:
-        if processes:
+        if not here:
             executor.wait_ready()
+        elif processes:
+            with one_kernel_thread():
+                work.warm(sample, meta)
         else:
             work.warm(sample, meta)
     except Exception:  # noqa: BLE001 - the real run reports it per file
         pass
     finally:
         timer.cancel()
+        timer.join()  # gone before workers are forked
+    if processes and here:
+        # fork only if warming started no thread (a kernel thread pool would not survive a fork)
+        executor.start(work, sample, meta, fork=native_threads() <= threads_before)
     seconds = time.perf_counter() - t0
     if seconds > COMPILE_NOTICE_AFTER:
         note(f"kernels ready {kind}in {seconds:.1f} s")
