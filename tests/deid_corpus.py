@@ -151,7 +151,7 @@ def planted_instance(series: int, instance: int, planter: Planter, *, rows: int 
     ds.StudyDate, ds.SeriesDate, ds.AcquisitionDate, ds.ContentDate = "20190304", "20190304", "20190305", "20190305"
     ds.StudyTime = "093015.250"
     ds.StudyDescription = f"CT chest for {PATIENT_NAME.split('^')[0]} {PATIENT_ID}"
-    ds.SeriesDescription = f"series of Q0JANE9 {series}"
+    ds.SeriesDescription = f"series of Q0JANE9 {series} on 20190304"
     ds.ImageComments = f"patient {PATIENT_ID} Q0DOE9 born 19480229"
     ds.Modality = "CT"
     ds.BurnedInAnnotation = "NO"

@@ -130,6 +130,8 @@ def test_descriptors_are_scrubbed_under_clean_descriptors(study, tmp_path):
     ds = pydicom.dcmread(out)
     assert ds.StudyDescription.startswith("CT chest for")
     assert "Q0DOE9" not in ds.StudyDescription and corpus.PATIENT_ID not in ds.StudyDescription
+    assert ds.SeriesDescription.startswith("series of") and "20190304" not in ds.SeriesDescription
+    assert "Q0JANE9" not in ds.SeriesDescription
     assert "StudyDescription" not in pydicom.dcmread(_run(paths[:1], tmp_path / "basic", Policy(key=KEY))[0])
 
 

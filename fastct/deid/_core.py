@@ -343,8 +343,11 @@ def _identifying_strings(dataset) -> list[str]:
             if elem.tag.is_private or elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
                 continue
             row = lookup(elem.tag)
-            # Identifiers only: descriptors (attributes an option may clean) are what gets scrubbed.
-            if row is None or row.basic == "K" or elem.VR in _NUMBER_VRS or "C" in row.options.values():
+            # Identifiers (names, IDs, UIDs, dates, addresses) only: descriptors, the attributes
+            # an option keeps after cleaning, are what gets scrubbed, not what is scrubbed out.
+            if row is None or row.basic == "K" or elem.VR in _NUMBER_VRS:
+                continue
+            if any(row.options.get(o) == "C" for o in _DESCRIPTOR_OPTIONS):
                 continue
             values = elem.value if _multi(elem.value) else [elem.value]
             for v in values:
@@ -354,6 +357,9 @@ def _identifying_strings(dataset) -> list[str]:
 
     walk(dataset)
     return sorted(found, key=len, reverse=True)
+
+
+_DESCRIPTOR_OPTIONS = ("clean_descriptors", "clean_structured_content", "patient_characteristics")
 
 
 def _multi(value) -> bool:
