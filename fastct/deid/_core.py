@@ -231,7 +231,8 @@ class Policy:
     # keyed primitives -----------------------------------------------------
 
     def _mac(self, domain: str, text: str) -> bytes:
-        return hmac.new(self.key, domain.encode() + b"\x00" + text.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        message = domain.encode() + b"\x00" + text.encode("utf-8", "surrogateescape")
+        return hmac.new(self.key, message, hashlib.sha256).digest()
 
     def _token(self, domain: str, text: str, n: int = 16) -> str:
         return base64.b32encode(self._mac(domain, text)).decode("ascii").rstrip("=")[:n]
@@ -313,7 +314,7 @@ class _Context:
         self.options = policy.options
         patient = str(dataset.get("PatientID", "") or "") + "\x00" + str(dataset.get("PatientName", "") or "")
         days = int.from_bytes(policy._mac("date-offset", patient)[:4], "big") % 3652
-        # Between 1 and 3652 days earlier: whole days keep intervals and weekdays' order.
+        # Between 1 and 3652 days earlier, in whole days, so that every interval is kept.
         self.offset = _dt.timedelta(days=-(1 + days))
         self.patient = patient
         self.scrub = _identifying_strings(dataset)

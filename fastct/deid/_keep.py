@@ -116,9 +116,14 @@ KEEP = frozenset(
 SAFE_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "SV", "AT", "CS", "UI", "SQ"})
 
 #: Date/time attributes that Table E.1-1 (edition of the data file) does not
-#: list but that multi-frame image IODs require (Type 1C): handled as action
-#: ``D`` with the date options' ``K``/``C``, never kept as they were by default.
-EXTRA_DATES = frozenset({"FrameAcquisitionDateTime", "FrameReferenceDateTime", "ObservationDateTime"})
+#: list but that image and structured-report IODs require (Type 1C): handled as
+#: action ``D`` with the date options' ``K``/``C``, never kept as they were by default.
+EXTRA_DATES = frozenset(
+    {
+        "FrameAcquisitionDateTime", "FrameReferenceDateTime",  # Frame Content macro of enhanced images
+        "ObservationDateTime", "DateTime", "Date", "Time",  # structured content items of type DATETIME/DATE/TIME
+    }
+)
 
 #: Free text of structured content items: removed, or scrubbed of the
 #: object's identifying values under the Clean Structured Content Option.
