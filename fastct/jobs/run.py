@@ -230,6 +230,17 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
             if callback is not None:
                 callback(result)
 
+        def settle_all(chunk_results) -> None:
+            # every result of a finished chunk is journalled, even when a callback stops the run midway
+            stop = None
+            for r in chunk_results:
+                try:
+                    settle(r)
+                except KeyboardInterrupt as exc:
+                    stop = stop or exc
+            if stop is not None:
+                raise stop
+
         todo = []
         kept = []
         for job in jobs:
@@ -262,7 +273,7 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
                 try:
                     chunks = _chunks(todo, _chunk_size(ex, len(todo), chunk_size))
                     summary.batches = len(chunks)
-                    ex.run(work, chunks, lambda rs: [settle(r) for r in rs])
+                    ex.run(work, chunks, settle_all)
                 finally:
                     summary.wall_seconds = time.perf_counter() - start
             except KeyboardInterrupt as exc:
