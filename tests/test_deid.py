@@ -489,3 +489,26 @@ def test_dciodvfy_no_new_errors(name, tmp_path):
     out = deidentify_file(src, tmp_path / name, Policy(key=KEY, allow_burned_in=True))
     new = _dciodvfy_errors(out) - _dciodvfy_errors(src)
     assert new == set(), new
+
+
+def test_nested_rules_and_dummies():
+    from pydicom.sequence import Sequence
+
+    ds = _ct()
+    item = Dataset()
+    item.PatientName = "Q0NESTED9^Q0NAME9"
+    item.ReferencedSOPClassUID = "1.2.826.0.1.3680043.10.999.77"  # not a standard UID: replaced
+    item.DateTime = "20200101120000"
+    item.TextValue = "seen: Q0NESTED9"
+    ds.PerformedProtocolCodeSequence = Sequence([item])  # not in the table: kept, its items cleaned
+    ds.StudyDate = "20200101-20200201"
+    out = deidentify(ds, Policy(key=KEY))
+    got = out.PerformedProtocolCodeSequence[0]
+    assert str(got.PatientName).startswith("ANON^") and got.ReferencedSOPClassUID.startswith("2.25.")
+    assert got.DateTime == "19000101000000" and "TextValue" not in got
+    shifted = deidentify(ds, Policy(key=KEY, options=["long_modified_dates", "clean_structured_content"]))
+    start, end = shifted.StudyDate.split("-")
+    assert (dt.datetime.strptime(end, "%Y%m%d") - dt.datetime.strptime(start, "%Y%m%d")).days == 31
+    assert shifted.PerformedProtocolCodeSequence[0].TextValue.strip() == "seen:"  # the name scrubbed
+    for value in out.DeidentificationMethod:
+        assert len(value) <= 64
