@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib as _importlib
 
 from . import ops as _ops
-from ._shared.footprints import disk
+from ._shared.footprints import ball, disk
 from ._shared.intensity import WINDOW_PRESETS
 from .backends import BackendStatus, available_backends
 from .errors import *  # noqa: F403 - every error class is public at the top level
@@ -41,6 +41,7 @@ __all__ = [
     *_ops.OPERATIONS,
     "to_gray",
     "disk",
+    "ball",
     "WINDOW_PRESETS",
     # backends
     "available_backends",

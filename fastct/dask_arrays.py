@@ -12,7 +12,14 @@ by chunk with the single-machine kernels, so results are identical to
   the single-machine run;
 * pipelines that need whole slices (equalisation, CLAHE, frequency filters)
   or that wrap around the slice (``mode="wrap"``) rechunk to whole slices
-  first, with a :class:`RechunkWarning` when those chunks get large.
+  first, with a :class:`RechunkWarning` when those chunks get large;
+* volumetric pipelines (``Pipeline(..., volume=True)`` or steps with
+  ``axes=(0, 1, 2)``) mix slices: chunks split along z (and inside slices)
+  run with ``map_overlap`` whose depth along z is the pipeline's
+  :attr:`~fastct.Pipeline.halo_z`, again with ``boundary="none"`` so the
+  first and last slices see the volume's true border. A volumetric step that
+  needs the whole volume (3-D equalisation or FFT) or wraps around it
+  rechunks to one chunk.
 
 NumPy chunks run on the CPU backend, CuPy chunks on the GPU backend (with
 ``backend="auto"``); ``meta`` is always given, so Dask never calls the kernels
@@ -130,6 +137,8 @@ def process_dask(array, pipeline, backend="auto"):
     h_axis, w_axis = array.ndim - 2, array.ndim - 1
     split = len(array.chunks[h_axis]) > 1 or len(array.chunks[w_axis]) > 1
     wraps = any(step.params.get("mode") == "wrap" for step in pipeline.steps)
+    if array.ndim == 3 and pipeline.volumetric:
+        return _process_volume(da, array, pipeline, backend, out_dtype, meta, split, wraps)
     if split and (pipeline.needs_whole_slice or wraps):
         array = _whole_slices(da, array)
         split = False
@@ -142,6 +151,30 @@ def process_dask(array, pipeline, backend="auto"):
         depth[0] = 0
     return da.map_overlap(
         _run_block, array, depth=depth, boundary="none", dtype=out_dtype, meta=meta, trim=True,
+        pipeline=pipeline, backend=backend,
+    )
+
+
+def _process_volume(da, array, pipeline, backend, out_dtype, meta, split, wraps):
+    """A volumetric pipeline over a ``(z, y, x)`` Dask array: z halo, or one chunk when it needs the whole volume."""
+    z_split = len(array.chunks[0]) > 1
+    if (split or z_split) and (pipeline.needs_whole_slice or wraps):
+        if array.nbytes > WHOLE_SLICE_WARN_BYTES:
+            warnings.warn(
+                f"the pipeline needs the whole volume: one chunk of {array.nbytes / 2**20:.0f} MiB",
+                RechunkWarning,
+                stacklevel=4,
+            )
+        array = array.rechunk(array.shape)
+        split = z_split = False
+    if not (split or z_split):
+        return array.map_blocks(_run_block, pipeline, backend, dtype=out_dtype, meta=meta)
+    hy, hx = pipeline.halo
+    hz = pipeline.halo_z
+    array = _ensure_min_chunks(array, 1, 2, 2 * hy + 1, 2 * hx + 1)
+    array = _ensure_min_chunks(array, 0, 2, 2 * hz + 1, 1)
+    return da.map_overlap(
+        _run_block, array, depth={0: hz, 1: hy, 2: hx}, boundary="none", dtype=out_dtype, meta=meta, trim=True,
         pipeline=pipeline, backend=backend,
     )
 

@@ -44,6 +44,7 @@ import numpy as np
 from . import backends
 from ._shared import box_gaussian
 from ._shared import footprints as _fp
+from ._shared import volume as _vol
 from ._shared.arrays import array_namespace, is_array, is_cupy_array, shares_memory
 from ._shared.frequency import check_padding_memory, resolve_frequency
 from ._shared.gaussian import resolve_gaussian
@@ -103,6 +104,8 @@ class Step:
     keep_float64: bool = False
     float_compute: bool = False  # integers are converted to float32 first when the output is float
     bind: Callable | None = None  # per-batch parameters (e.g. a mask checked against the image)
+    halo_z: int = 0  # slices of context along z (volumetric steps)
+    volumetric: bool = False  # True when the step reads the batch as one volume (axes include z)
     prepare: Callable | None = None  # batch -> the batch the kernel computes on (e.g. integral floats as integers)
 
     @property
@@ -216,7 +219,9 @@ class Operation:
     def _plan_bound(self, bound: inspect.BoundArguments) -> Step:
         bound.apply_defaults()
         params = {k: v for k, v in bound.arguments.items() if k not in RUN_ARGUMENTS}
-        return Step(self.name, self.kernel, **self.planner(**params))
+        fields = self.planner(**params)
+        kernel = fields.pop("kernel", self.kernel)  # a volumetric plan may run the twin another way
+        return Step(self.name, kernel, **fields)
 
 
 #: Canonical name -> :class:`Operation`, in declaration order.
@@ -245,6 +250,10 @@ def operation(planner: Callable, kernel: Callable, *, aliases=(), output: str = 
         def public(*args, **kwargs):
             bound = op.signature.bind(*args, **kwargs)  # a TypeError names the bad argument
             image = bound.arguments["image"]
+            axes = bound.arguments.get("axes")
+            if axes is not None and getattr(image, "ndim", None) == 2:
+                # a single slice's axes (0 = rows, 1 = cols) are the batch's axes 1 and 2
+                bound.arguments["axes"] = _vol.resolve_axes(axes, ndim=2)
             backend = bound.arguments.get("backend", "auto")
             out = bound.arguments.get("out")
             return op._plan_bound(bound)(image, backend, out)
@@ -345,27 +354,71 @@ def _check_cval(cval, mode):
     return cval, bind
 
 
-def _plan_morphology(size, footprint, shape, mode, cval, *, passes=1) -> dict:
+def _plan_morphology(size, footprint, shape, mode, cval, axes=None, spacing=None, *, passes=1) -> dict:
     """erode/dilate (one pass) and opening/closing (two passes: twice the halo)."""
-    fp = _fp.resolve_footprint(size, footprint, shape)
+    batch_axes = _vol.resolve_axes(axes)
+    if batch_axes is None and spacing is None and shape != "ball":
+        fp = _fp.resolve_footprint(size, footprint, shape)  # each slice: the 2-D footprint, as always
+    else:
+        fp = _vol.morphology_footprint(size, footprint, shape, batch_axes or _vol.PLANE_AXES, spacing)
+        if fp.shape[0] == 1:  # nothing along z: the 2-D kernels, slice by slice
+            fp = np.ascontiguousarray(fp[0])
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
-    ry, rx = fp.shape[0] // 2, fp.shape[1] // 2
+    ry, rx = fp.shape[-2] // 2, fp.shape[-1] // 2
+    rz = fp.shape[0] // 2 if fp.ndim == 3 else 0
     return dict(
         params={"footprint": fp, "mode": mode, "cval": cval},
         halo=(passes * ry, passes * rx),
-        request={"size": size, "shape": shape, "footprint": footprint, "mode": mode},
+        request=_volume_request({"size": size, "shape": shape, "footprint": footprint, "mode": mode}, axes, spacing),
         keep_float64=True,
         bind=bind,
+        halo_z=passes * rz,
+        volumetric=fp.ndim == 3,
     )
+
+
+def _volume_request(request, axes, spacing):
+    """``request`` with ``axes`` and ``spacing`` when given (kept out of per-slice requests)."""
+    if axes is not None:
+        request["axes"] = tuple(axes) if not isinstance(axes, int) else axes
+    if spacing is not None:
+        request["spacing"] = tuple(spacing)
+    return request
+
+
+def _volume_axes(axes, op):
+    """None for in-plane work (the default, or the two in-plane axes), True for (z, y, x); else an error."""
+    batch_axes = _vol.resolve_axes(axes)
+    if batch_axes is None or set(batch_axes) == {1, 2}:
+        return False
+    if set(batch_axes) == {0, 1, 2}:
+        return True
+    raise InvalidArgumentError(f"axes: {op} works on the two in-plane axes or on all three (0, 1, 2), got {axes!r}")
 
 
 _plan_one_pass = functools.partial(_plan_morphology, passes=1)
 _plan_two_passes = functools.partial(_plan_morphology, passes=2)
 
 
-def _resolve_blur(sigma, ksize, truncate, method):
-    """Gaussian taps per axis, the box cascade's widths (or None) and the halo they need."""
+def _resolve_blur(sigma, ksize, truncate, method, axes=None, spacing=None):
+    """Gaussian taps per axis, the box cascade's widths (or None), the halo they need and the z taps (or None)."""
+    batch_axes = _vol.resolve_axes(axes)
+    if batch_axes is None and spacing is None:
+        return _resolve_blur_plane(sigma, ksize, truncate, method) + (None,)
+    (taps_z, taps_y, taps_x), px, ks = _vol.gaussian_axis_taps(
+        sigma, ksize, truncate, batch_axes or _vol.PLANE_AXES, spacing)
+    pair_ksize = None if ksize is None else (ks[1] or 1, ks[2] or 1)
+    boxes = box_gaussian.resolve_method(method, (px[1], px[2]), pair_ksize, truncate, taps_y, taps_x)
+    if boxes is None:
+        halo = (len(taps_y) // 2, len(taps_x) // 2)
+    else:
+        halo = (box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1]))
+    return taps_y, taps_x, boxes, halo, (taps_z if len(taps_z) > 1 else None)
+
+
+def _resolve_blur_plane(sigma, ksize, truncate, method):
+    """:func:`_resolve_blur` for each slice (no ``axes``, no ``spacing``)."""
     taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
     boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
     if boxes is None:
@@ -375,24 +428,31 @@ def _resolve_blur(sigma, ksize, truncate, method):
     return taps_y, taps_x, boxes, halo
 
 
-def _plan_gaussian_blur(sigma, ksize, truncate, method, mode, cval, dtype) -> dict:
-    taps_y, taps_x, boxes, halo = _resolve_blur(sigma, ksize, truncate, method)
+def _plan_gaussian_blur(sigma, ksize, truncate, method, mode, cval, dtype, axes=None, spacing=None) -> dict:
+    taps_y, taps_x, boxes, halo, taps_z = _resolve_blur(sigma, ksize, truncate, method, axes, spacing)
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     request = {"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "exact":
         request["method"] = method
+    params = {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes}
+    if taps_z is not None:
+        params["taps_z"] = taps_z
     return dict(
-        params={"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes},
+        params=params,
         halo=halo,
-        request=request,
+        request=_volume_request(request, axes, spacing),
         out_dtype=_float_output(dtype),
         float_compute=True,
         bind=bind,
+        halo_z=0 if taps_z is None else len(taps_z) // 2,
+        volumetric=taps_z is not None,
     )
 
 
-def _plan_frequency(cutoff, kind, order, pad, mode, cval, dtype) -> dict:
+def _plan_frequency(cutoff, kind, order, pad, mode, cval, dtype, axes=None) -> dict:
+    if _volume_axes(axes, "a frequency filter"):
+        return _plan_frequency_volume(cutoff, kind, order, pad, mode, cval, dtype, axes)
     cutoff, kind, order = resolve_frequency(cutoff, kind, order)
     check_padding_memory(pad, None)  # validates pad; refuses what no image could afford
     mode = check_mode(mode)
@@ -412,37 +472,67 @@ def _plan_frequency(cutoff, kind, order, pad, mode, cval, dtype) -> dict:
     )
 
 
-def _plan_unsharp_mask(sigma, amount, ksize, truncate, method, mode, cval, dtype) -> dict:
-    taps_y, taps_x, boxes, halo = _resolve_blur(sigma, ksize, truncate, method)
+def _plan_frequency_volume(cutoff, kind, order, pad, mode, cval, dtype, axes) -> dict:
+    """A frequency filter over (z, y, x): one 3-D real FFT of the volume (radial frequency in 3-D)."""
+    cutoff, kind, order = resolve_frequency(cutoff, kind, order)
+    _vol.resolve_volume_padding(pad, (1, 1, 1))  # validates pad
+    mode = check_mode(mode)
+    cval = check_real(cval, "cval")
+    return dict(
+        params={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode, "cval": cval,
+                "volume": True},
+        halo=None,
+        request=_volume_request({"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode}, axes,
+                                None),
+        out_dtype=_float_output(dtype),
+        volumetric=True,
+    )
+
+
+def _plan_unsharp_mask(sigma, amount, ksize, truncate, method, mode, cval, dtype, axes=None, spacing=None) -> dict:
+    taps_y, taps_x, boxes, halo, taps_z = _resolve_blur(sigma, ksize, truncate, method, axes, spacing)
     amount = check_real(amount, "amount")
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     request = {"sigma": sigma, "amount": amount, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "exact":
         request["method"] = method
+    params = {"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes}
+    if taps_z is not None:
+        params["taps_z"] = taps_z
     return dict(
-        params={"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes},
+        params=params,
         halo=halo,
-        request=request,
+        request=_volume_request(request, axes, spacing),
         out_dtype=_float_output(dtype),
         float_compute=True,
         bind=bind,
+        halo_z=0 if taps_z is None else len(taps_z) // 2,
+        volumetric=taps_z is not None,
     )
 
 
-def _plan_sharpen(amount, neighbours, mode, cval, dtype) -> dict:
+def _plan_sharpen(amount, neighbours, mode, cval, dtype, axes=None) -> dict:
     amount = check_real(amount, "amount")
-    if neighbours not in (4, 8):
+    volume = _volume_axes(axes, "sharpen")
+    if volume:  # the 3-D Laplacian: face neighbours (6) or the whole 3x3x3 cube (26)
+        if neighbours not in (4, 8, 6, 26):
+            raise InvalidArgumentError(
+                f"neighbours: expected 6 or 26 over three axes (4 or 8 name them), got {neighbours!r}")
+        neighbours = {4: 6, 8: 26}.get(neighbours, neighbours)
+    elif neighbours not in (4, 8):
         raise InvalidArgumentError(f"neighbours: expected 4 or 8, got {neighbours!r}")
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
     return dict(
         params={"amount": amount, "neighbours": neighbours, "mode": mode, "cval": cval},
         halo=(1, 1),
-        request={"amount": amount, "neighbours": neighbours, "mode": mode},
+        request=_volume_request({"amount": amount, "neighbours": neighbours, "mode": mode}, axes, None),
         out_dtype=_float_output(dtype),
         float_compute=True,
         bind=bind,
+        halo_z=1 if volume else 0,
+        volumetric=volume,
     )
 
 
@@ -473,27 +563,62 @@ def _bind_mask(mask):
     return bind
 
 
-def _plan_equalize_hist(nbins, mask, dtype) -> dict:
+def _plan_equalize_hist(nbins, mask, dtype, axes=None) -> dict:
     if nbins is not None:
         check_int(nbins, "nbins", low=2, high=1 << 16)
     out = _fixed_output(dtype)
+    volume = _volume_axes(axes, "equalize_hist")
     bind_mask = _bind_mask(mask)
 
     def bind(batch, params, module):
         params = dict(params, nbins=resolve_nbins(nbins, batch.dtype))
-        return bind_mask(batch, params, module) if bind_mask is not None else params
+        if bind_mask is None:
+            return params
+        if volume:  # one histogram per volume: the mask is checked as one tall slice, like the kernel sees it
+            return _bind_volume_mask(mask, batch, params, module)
+        return bind_mask(batch, params, module)
 
-    return dict(
+    fields = dict(
         params={"nbins": nbins, "mask": None},
         prepare=integral_as_integers if nbins is None else None,
         halo=None,
-        request={"nbins": nbins, "mask": None if mask is None else "<mask>", "dtype": out.name},
+        request=_volume_request({"nbins": nbins, "mask": None if mask is None else "<mask>", "dtype": out.name},
+                                axes, None),
         out_dtype=lambda _in: out,
         bind=bind,
+        volumetric=volume,
     )
+    if volume:
+        fields["kernel"] = lambda backend: functools.partial(_as_one_slice, backend.histogram.equalize_hist)
+    return fields
 
 
-def _plan_clahe(clip_limit, tiles, nbins, value_range, dtype) -> dict:
+def _as_one_slice(twin, batch, out, **params):
+    """Run a per-slice twin on the whole ``(N, H, W)`` volume as one ``(1, N*H, W)`` slice (views, no copy)."""
+    n, h, w = batch.shape
+    twin(batch.reshape(1, n * h, w), out.reshape(1, n * h, w), **params)
+    return out
+
+
+def _bind_volume_mask(mask, batch, params, module):
+    """A volume's mask, ``(H, W)`` (every slice) or ``(N, H, W)``, as the ``(1, N*H, W)`` mask of
+    :func:`_as_one_slice`."""
+    n, h, w = batch.shape
+    if tuple(mask.shape) not in ((h, w), (n, h, w)):
+        raise InvalidArgumentError(
+            f"mask: expected shape {(h, w)} or {(n, h, w)} to match the image, got {tuple(mask.shape)}"
+        )
+    xp = array_namespace(mask)
+    whole = xp.ascontiguousarray(xp.broadcast_to(mask, (n, h, w))).reshape(1, n * h, w)
+    return _bind_mask(whole)(batch.reshape(1, n * h, w), params, module)
+
+
+def _plan_clahe(clip_limit, tiles, nbins, value_range, dtype, axes=None) -> dict:
+    if _volume_axes(axes, "clahe"):
+        raise InvalidArgumentError(
+            "axes: clahe over (z, y, x) tiles is not available yet; use axes=None (each slice) "
+            "or equalize_hist(..., axes=(0, 1, 2)) for one histogram per volume"
+        )
     clip_limit, tiles, value_range = resolve_clahe(clip_limit, tiles, value_range)
     if nbins is not None:
         check_int(nbins, "nbins", low=2, high=1 << 16)
@@ -538,7 +663,8 @@ _UNIT = "float32 in [0, 1]; `dtype=np.uint8` / `np.uint16` for the full integer 
 
 
 @operation(_plan_one_pass, kernel=lambda backend: backend.morphology.erode)
-def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, axes=None, spacing=None,
+          backend="auto", out=None):
     """Grey-scale erosion: the minimum over a flat footprint around each pixel.
 
     Parameters
@@ -578,7 +704,8 @@ def erode(image, size=3, *, footprint=None, shape="square", mode="nearest", cval
 
 
 @operation(_plan_one_pass, kernel=lambda backend: backend.morphology.dilate)
-def dilate(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+def dilate(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, axes=None, spacing=None,
+           backend="auto", out=None):
     """Grey-scale dilation: the maximum over the (reflected) flat footprint.
 
     Parameters are those of :func:`erode`. The footprint is reflected through
@@ -595,7 +722,8 @@ def dilate(image, size=3, *, footprint=None, shape="square", mode="nearest", cva
 
 
 @operation(_plan_two_passes, kernel=lambda backend: backend.morphology.opening)
-def opening(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+def opening(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, axes=None, spacing=None,
+            backend="auto", out=None):
     """Opening: erosion then dilation; removes bright details smaller than the footprint.
 
     Parameters are those of :func:`erode`.
@@ -610,7 +738,8 @@ def opening(image, size=3, *, footprint=None, shape="square", mode="nearest", cv
 
 
 @operation(_plan_two_passes, kernel=lambda backend: backend.morphology.closing)
-def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, backend="auto", out=None):
+def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cval=0.0, axes=None, spacing=None,
+            backend="auto", out=None):
     """Closing: dilation then erosion; fills dark details smaller than the footprint.
 
     Parameters are those of :func:`erode`.
@@ -628,7 +757,7 @@ def closing(image, size=3, *, footprint=None, shape="square", mode="nearest", cv
            output=_SAME_OR_FLOAT)
 def gaussian_blur(
     image, sigma=1.0, *, ksize=None, truncate=4.0, method="exact", mode="nearest", cval=0.0, dtype=None,
-    backend="auto", out=None,
+    axes=None, spacing=None, backend="auto", out=None,
 ):
     """Separable Gaussian smoothing of each slice.
 
@@ -686,8 +815,8 @@ def gaussian_blur(
 
 @operation(_plan_frequency, kernel=lambda backend: backend.frequency.lowpass, output=_SAME_OR_FLOAT)
 def lowpass(
-    image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, backend="auto",
-    out=None,
+    image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, axes=None,
+    backend="auto", out=None,
 ):
     """Frequency-domain low-pass filter of each slice (real FFT, float32).
 
@@ -732,8 +861,8 @@ def lowpass(
 
 @operation(_plan_frequency, kernel=lambda backend: backend.frequency.highpass, output=_SAME_OR_FLOAT)
 def highpass(
-    image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, backend="auto",
-    out=None,
+    image, cutoff, *, kind="gaussian", order=2, pad=False, mode="nearest", cval=0.0, dtype=None, axes=None,
+    backend="auto", out=None,
 ):
     """Frequency-domain high-pass filter of each slice: ``1 - lowpass`` response.
 
@@ -754,7 +883,7 @@ def highpass(
            output=_SAME_OR_FLOAT)
 def unsharp_mask(
     image, sigma=1.0, amount=1.0, *, ksize=None, truncate=4.0, method="exact", mode="nearest", cval=0.0,
-    dtype=None, backend="auto", out=None,
+    dtype=None, axes=None, spacing=None, backend="auto", out=None,
 ):
     """Unsharp masking: ``image + amount * (image - gaussian_blur(image, sigma))``.
 
@@ -780,7 +909,8 @@ def unsharp_mask(
 
 
 @operation(_plan_sharpen, kernel=lambda backend: backend.filters.sharpen, output=_SAME_OR_FLOAT)
-def sharpen(image, amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=None, backend="auto", out=None):
+def sharpen(image, amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=None, axes=None, backend="auto",
+            out=None):
     """Laplacian sharpening: ``image + amount * (k * image - sum of k neighbours)``.
 
     With the defaults this is the classic 3x3 kernel
@@ -807,7 +937,7 @@ def sharpen(image, amount=1.0, *, neighbours=4, mode="nearest", cval=0.0, dtype=
 
 @operation(_plan_equalize_hist, kernel=lambda backend: backend.histogram.equalize_hist, aliases=("equalize",),
            output=_UNIT)
-def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, backend="auto", out=None):
+def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, axes=None, backend="auto", out=None):
     """Global histogram equalisation of each slice.
 
     Integers use one bin per integer value in the slice's range (full
@@ -847,8 +977,8 @@ def equalize_hist(image, *, nbins=None, mask=None, dtype=np.float32, backend="au
 
 
 @operation(_plan_clahe, kernel=lambda backend: backend.histogram.clahe, output=_UNIT)
-def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dtype=np.float32, backend="auto",
-          out=None):
+def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, dtype=np.float32, axes=None,
+          backend="auto", out=None):
     """Contrast-limited adaptive histogram equalisation (CLAHE) of each slice.
 
     OpenCV's algorithm (tile grid, clip limit relative to the mean bin count,

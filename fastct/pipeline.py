@@ -13,6 +13,11 @@ values fill the op's positional parameters in order (``gaussian:0:ksize=5`` is
 sigma 0 with a 5x5 kernel); ``key=value`` sets keyword parameters
 (``clahe:clip_limit=3:tiles=4x4``). Names are the function names of
 :mod:`fastct.ops`, plus the short forms ``gaussian``, ``equalize``, ``unsharp``.
+
+A value ending in ``mm`` (``gaussian:2mm``, ``erode:3mm``, ``erode:3x5x5mm``)
+is in millimetres: the step then takes the pipeline's voxel ``spacing`` and
+reads all its sizes and sigmas in mm (see :mod:`fastct._shared.volume` for
+the rounding of sizes to odd voxel counts).
 """
 
 from __future__ import annotations
@@ -37,8 +42,27 @@ __all__ = ["DEFAULT_STEPS", "Pipeline", "parse_steps", "process"]
 DEFAULT_STEPS = "erode:3,dilate:3,gaussian:0:ksize=5,equalize"
 
 
+class Millimetres:
+    """A step value written in mm (``2mm``): converted with the pipeline's spacing when planned."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"{_format(self.value)}mm"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Millimetres) and other.value == self.value
+
+    __hash__ = None
+
+
 def _parse_value(text: str):
     low = text.strip().lower()
+    if low.endswith("mm") and len(low) > 2:
+        value = _parse_value(low[:-2])
+        if isinstance(value, (int, float)) or (isinstance(value, tuple) and value):
+            return Millimetres(value)
     if low in ("true", "false"):
         return low == "true"
     if low == "none":
@@ -155,11 +179,19 @@ def parse_steps(steps) -> list[tuple[str, list, dict]]:
     return [entry for entry, _ in _parse_entries(steps)]
 
 
-def _plan_one(entry, index: int, label: str) -> Step:
+def _plan_one(entry, index: int, label: str, spacing=None) -> Step:
     if isinstance(entry, Step):
         return entry
     name, args, kwargs = entry
     where = f"steps: step {index} {label!r}"
+    in_mm = any(isinstance(v, Millimetres) for v in list(args) + list(kwargs.values()))
+    if in_mm:
+        if spacing is None:
+            raise StepError(f"{where}: a value in mm needs the voxel spacing: Pipeline(..., spacing=(dz, dy, dx)), "
+                            f"or a volume whose header gives it")
+        args = [v.value if isinstance(v, Millimetres) else v for v in args]
+        kwargs = {k: (v.value if isinstance(v, Millimetres) else v) for k, v in kwargs.items()}
+        kwargs.setdefault("spacing", spacing)
     try:
         op = lookup(name)
     except StepError:
@@ -172,6 +204,8 @@ def _plan_one(entry, index: int, label: str) -> Step:
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise StepError(f"{where}: {op.name} has no parameter {key!r}{hint}; it takes {', '.join(accepted)}")
+    if in_mm and "spacing" not in accepted:
+        raise StepError(f"{where}: {op.name} takes no sizes in mm")
     try:
         return op.plan(*args, **kwargs)
     except FastCTError as exc:
@@ -192,6 +226,12 @@ class Pipeline:
         full-resolution equalisation, as one pass per band of rows where the
         backend supports it. The results are identical either way; ``False``
         runs (and times) each step on its own.
+    volume : bool, default False
+        Read the batch as one volume ``(z, y, x)``: every step that has
+        ``axes`` gets ``axes=(0, 1, 2)`` unless the step sets its own.
+    spacing : (float, float, float), optional
+        Voxel size ``(dz, dy, dx)`` in mm, used by steps written in mm
+        (``gaussian:2mm``, ``erode:3mm``); steps in voxels are unchanged.
 
     Examples
     --------
@@ -204,14 +244,21 @@ class Pipeline:
     ((2, 32, 32), dtype('float32'))
     """
 
-    def __init__(self, steps=None, *, fuse: bool = True):
+    def __init__(self, steps=None, *, fuse: bool = True, volume: bool = False, spacing=None):
         self.fuse = bool(fuse)
         if isinstance(steps, Pipeline):
+            if volume or spacing is not None:
+                raise InvalidArgumentError("volume/spacing: give them when the pipeline is first built from its steps")
             self.steps = list(steps.steps)
             self._sources = list(steps._sources)
+            self.volume, self.spacing = steps.volume, steps.spacing
             return
+        self.volume = bool(volume)
+        self.spacing = None if spacing is None else _check_spacing(spacing)
         entries = _parse_entries(steps)
-        self.steps = [_plan_one(entry, i, label) for i, (entry, label) in enumerate(entries, 1)]
+        if self.volume:
+            entries = [(_volumetric_entry(entry), label) for entry, label in entries]
+        self.steps = [_plan_one(entry, i, label, self.spacing) for i, (entry, label) in enumerate(entries, 1)]
         # (canonical name, args, kwargs) as given, for describe(); None for planned Steps
         self._sources = [
             None if isinstance(entry, Step) else (step.name, list(entry[1]), dict(entry[2]))
@@ -243,6 +290,16 @@ class Pipeline:
         hy = sum(s.halo[0] for s in self.steps if s.halo is not None)
         hx = sum(s.halo[1] for s in self.steps if s.halo is not None)
         return hy, hx
+
+    @property
+    def halo_z(self) -> int:
+        """Slices of context the volumetric steps read above and below a slice (0 when none mixes slices)."""
+        return sum(s.halo_z for s in self.steps)
+
+    @property
+    def volumetric(self) -> bool:
+        """True when some step reads the batch as one volume (``axes`` including z)."""
+        return any(s.volumetric for s in self.steps)
 
     @property
     def needs_whole_slice(self) -> bool:
@@ -313,7 +370,16 @@ class Pipeline:
         runners = [_Prepared(label, run, module, totals if timings is not None else None)
                    for label, run in self._segments(data.dtype, module)]
         chain_on_device = getattr(module, "run_segments", None)
-        if chain_on_device is not None:
+        uploaded = module.to_device(data) if chain_on_device is not None and self.volumetric else data
+        if uploaded is not data:
+            # A volume is never split into chunks of slices: it goes up whole, once, and
+            # stays on the device through every step; the result comes down once.
+            host = module.to_host(chain_on_device(uploaded, runners, self.output_dtype(data.dtype)))
+            if target is not None:
+                target[...] = host
+                host = target
+            result = host
+        elif chain_on_device is not None:
             # A device backend chains every segment on the device: a NumPy batch is
             # uploaded once and the result downloaded once, whatever the segments.
             result = chain_on_device(data, runners, self.output_dtype(data.dtype), out=target)
@@ -349,12 +415,14 @@ class Pipeline:
             step_dtype = compute_dtype(dtype, steps[i].keep_float64)
             chain, j = [], i
             while fused is not None and j < len(steps):
-                stages = stages_for_step(steps[j], step_dtype)
+                # a volumetric step mixes slices: it never joins a per-slice fused pass
+                stages = None if steps[j].volumetric else stages_for_step(steps[j], step_dtype)
                 if stages is None or not chain_ok(chain + stages):
                     break
                 chain += stages
                 j += 1
-            equalize = fused is not None and chain and j < len(steps) and equalize_fusable(steps[j], step_dtype)
+            equalize = (fused is not None and chain and j < len(steps) and not steps[j].volumetric
+                        and equalize_fusable(steps[j], step_dtype))
             if chain and (len(chain) > 1 or equalize):
                 names = [s.name for s in steps[i : j + (1 if equalize else 0)]]
                 if equalize:
@@ -401,6 +469,8 @@ class Pipeline:
 
 def _format(value) -> str:
     """A parameter value written in the step grammar."""
+    if isinstance(value, Millimetres):
+        return repr(value)
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if value is None:
@@ -414,6 +484,27 @@ def _format(value) -> str:
     if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
+
+
+def _check_spacing(spacing) -> tuple:
+    """``(dz, dy, dx)``: three positive numbers (mm)."""
+    from ._shared.volume import VOLUME_AXES, resolve_spacing
+
+    return resolve_spacing(spacing, VOLUME_AXES)
+
+
+def _volumetric_entry(entry):
+    """A parsed step with ``axes=(0, 1, 2)`` added when its op takes ``axes`` and it sets none."""
+    if isinstance(entry, Step):
+        return entry
+    name, args, kwargs = entry
+    try:
+        op = lookup(name)
+    except StepError:
+        return entry  # reported with its hint when planned
+    if "axes" in op.parameters and "axes" not in kwargs:
+        kwargs = dict(kwargs, axes=(0, 1, 2))
+    return name, args, kwargs
 
 
 class _Prepared:
@@ -466,8 +557,8 @@ class _FusedRun:
         return self.kernel(data, out, self.stages, output_maxval(self.out_dtype))
 
 
-def process(batch, steps=None, backend="auto", out=None):
-    """Run a preprocessing pipeline on a CT batch.
+def process(batch, steps=None, backend="auto", out=None, *, volume=False, spacing=None):
+    """Run a preprocessing pipeline on a CT batch (or on a volume with ``volume=True``).
 
     Parameters
     ----------
@@ -483,6 +574,11 @@ def process(batch, steps=None, backend="auto", out=None):
     out : ndarray, optional
         Where to write the result (see :meth:`Pipeline.run`): reuse one
         array across batches to skip allocating a fresh result every call.
+    volume : bool, default False
+        Read ``batch`` as one volume ``(z, y, x)``: every step works in 3-D
+        (see :class:`Pipeline`).
+    spacing : (float, float, float), optional
+        Voxel size ``(dz, dy, dx)`` in mm for steps written in mm (``"gaussian:2mm"``).
 
     Returns
     -------
@@ -496,7 +592,13 @@ def process(batch, steps=None, backend="auto", out=None):
     >>> out = fastct.process(np.zeros((2, 64, 64), np.int16) - 1000, backend="cpu")
     >>> out.shape, out.dtype
     ((2, 64, 64), dtype('float32'))
+    >>> vol = np.zeros((8, 32, 32), np.int16) - 1000
+    >>> fastct.process(vol, "erode:3mm,gaussian:2mm", backend="cpu", volume=True, spacing=(2.5, 0.7, 0.7)).shape
+    (8, 32, 32)
     """
-    pipe = steps if isinstance(steps, Pipeline) else Pipeline(steps)
+    if isinstance(steps, Pipeline) and (volume or spacing is not None):
+        steps = Pipeline(steps.describe(), fuse=steps.fuse, volume=volume or steps.volume,
+                         spacing=spacing if spacing is not None else steps.spacing)
+    pipe = steps if isinstance(steps, Pipeline) else Pipeline(steps, volume=volume, spacing=spacing)
     return pipe.run(batch, backend, out=out)
 

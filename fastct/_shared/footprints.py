@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .validation import as_pair, check_int
+from .validation import as_pair, check_int, check_real
 
 FOOTPRINT_SHAPES = ("square", "disk")
 #: Widest footprint built from ``size``: wider than any CT slice. Checked
@@ -37,6 +39,62 @@ def disk(radius: int) -> np.ndarray:
     radius = check_int(radius, "radius", low=0)
     d = np.arange(-radius, radius + 1)
     return (d[:, None] ** 2 + d[None, :] ** 2) <= radius**2
+
+
+def ellipsoid(semi_axes) -> np.ndarray:
+    """Voxels with ``sum((o_i / r_i)**2) <= 1`` (``o_i = 0`` where ``r_i = 0``), in integer arithmetic.
+
+    With equal semi-axes this is ``skimage.morphology.ball`` / ``disk``.
+    """
+    radii = [int(r) for r in semi_axes]
+    grids = np.meshgrid(*[np.arange(-r, r + 1, dtype=np.int64) for r in radii], indexing="ij")
+    nonzero = [r for r in radii if r > 0]
+    scale = 1
+    for r in nonzero:
+        scale *= r * r
+    total = np.zeros(grids[0].shape, dtype=np.int64)
+    for g, r in zip(grids, radii, strict=True):
+        if r > 0:
+            total += g * g * (scale // (r * r))
+    return np.ascontiguousarray(total <= scale)
+
+
+def ball(radius, spacing=None) -> np.ndarray:
+    """A ball footprint: voxels within ``radius`` of the centre.
+
+    Same definition as ``skimage.morphology.ball`` in voxels. With
+    ``spacing=(dz, dy, dx)`` the radius is in mm: each axis gets
+    ``floor(radius / d)`` voxels either side and the footprint is the
+    ellipsoid with those semi-axes (the voxels of a physical ball, rounded
+    the way sizes in mm are; see :mod:`fastct._shared.volume`).
+
+    Parameters
+    ----------
+    radius : int or float
+        Voxels (an integer >= 0), or mm when ``spacing`` is given.
+    spacing : (float, float, float), optional
+        Voxel size (dz, dy, dx) in mm.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape ``(2 rz + 1, 2 ry + 1, 2 rx + 1)``
+
+    Examples
+    --------
+    >>> import fastct
+    >>> fastct.ball(1).sum(), fastct.ball(2).shape
+    (np.int64(7), (5, 5, 5))
+    >>> fastct.ball(2.0, spacing=(2.5, 0.7, 0.7)).shape  # 2 mm: 0 slices up/down, 2 pixels in-plane
+    (1, 5, 5)
+    """
+    if spacing is None:
+        r = check_int(radius, "radius", low=0)
+        return ellipsoid((r, r, r))
+    radius = check_real(radius, "radius", low=0)
+    from .volume import VOLUME_AXES, resolve_spacing
+
+    sp = resolve_spacing(spacing, VOLUME_AXES)
+    return ellipsoid([int(math.floor(radius / d + 1e-9)) for d in sp])
 
 
 def resolve_footprint(size=3, footprint=None, shape: str = "square") -> np.ndarray:

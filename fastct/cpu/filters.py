@@ -7,6 +7,10 @@ dyadic kernels) and in float64 otherwise (see :mod:`fastct._shared.gaussian`
 and :func:`fastct._shared.fusion.accumulator_dtype`); float images in float32.
 Wide Gaussians run as a box cascade instead (:mod:`fastct._shared.box_gaussian`):
 running sums whose cost does not depend on sigma.
+
+With ``taps_z`` (``axes`` including z) the batch is one volume: a linear
+pass along z over whole slices (:mod:`fastct.cpu.volume`; integers exact,
+rounded to the dtype) into a slab buffer, then the 2-D Gaussian in-plane.
 """
 
 from __future__ import annotations
@@ -15,23 +19,32 @@ import numba
 import numpy as np
 
 from .._shared import box_gaussian as box
+from .._shared import volume as _vol
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
+from .._shared.gaussian import TAP_BITS
 from .._shared.validation import saturation_limits
 from ._jit import add_scaled, fill_line, jit, jobjit, rowjit, rowjit_inline, widen
 from ._threads import run_jobs
 from .fused import run_chain
 from .intensity import row_jobs
+from .volume import sharpen3d, z_linear
 
 #: Rows per work item; patchable in tests to make small images cross bands.
 BAND_ROWS = 32
 
 
-def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=None):
     """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
 
     With ``boxes = (widths_y, widths_x)`` the box cascade replaces the taps.
+    With ``taps_z`` the batch is a volume filtered along z first.
     """
+    if taps_z is not None:
+        return _vol.linear_volume(
+            batch, out, _vol.z_taps(taps_z, batch.dtype), cval, *saturation_limits(batch.dtype),
+            plane=lambda s, d: gaussian_blur(s, d, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes),
+            z_linear=z_linear, empty=np.empty, slab=_vol.SLAB_SLICES, mode=mode, tap_bits=TAP_BITS)
     if boxes is not None:
         return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, cval)
@@ -88,11 +101,19 @@ INTEGRATED_BOXES = 4
 UNSHARP_CHUNK_SLICES = 4
 
 
-def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
+def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None, taps_z=None):
     """``x + amount * (x - gaussian(x))``; integers blur to integers first.
 
-    The blur is :func:`gaussian_blur` (the box cascade when ``boxes`` is given).
+    The blur is :func:`gaussian_blur` (the box cascade when ``boxes`` is given;
+    volumetric with ``taps_z``).
     """
+    if taps_z is not None:  # the z pass needs every slice: blur the whole volume, then combine
+        blurred = np.empty(batch.shape, out.dtype)
+        gaussian_blur(batch, blurred, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes, taps_z=taps_z)
+        lo, hi = saturation_limits(out.dtype)
+        rows, jobs = row_jobs(batch.shape[0] * batch.shape[1], batch.shape[2])
+        run_jobs(_unsharp_combine, (batch, blurred, out, float(amount), lo, hi, rows), jobs)
+        return out
     n, h, w = batch.shape
     chunk = UNSHARP_CHUNK_SLICES
     if boxes is not None:  # the box cascade gives each thread whole slices: one per thread at least
@@ -114,7 +135,10 @@ def sharpen(batch, out, *, amount, neighbours, mode, cval):
     """``x + amount * (k x - sum of its k neighbours)`` with k = 4 or 8.
 
     ``amount=1, neighbours=4`` is the classic kernel ``[[0,-1,0],[-1,5,-1],[0,-1,0]]``.
+    ``neighbours`` 6 or 26 make the batch a volume (the 3-D Laplacian).
     """
+    if neighbours in (6, 26):
+        return sharpen3d(batch, out, amount=amount, neighbours=neighbours, mode=mode, cval=cval)
     cval = cval
     n, h, w = batch.shape
     rows_map = border_index_map(h, 1, 1, mode)

@@ -20,11 +20,13 @@ the padded slice and a few row blocks. Threads take whole slices.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.fft
 
 from .._shared.borders import border_index_map
 from .._shared.frequency import frequency_response, resolve_padding, store_rounded
+from .._shared.volume import frequency_volume
 from ._threads import run_jobs
 
 #: Threads of each scipy.fft call. Threads take whole slices; handing spare
@@ -39,14 +41,27 @@ FFT_WORKERS = 1
 ROW_BLOCK = 64
 
 
-def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
-    """Keep frequencies below ``cutoff`` cycles/pixel."""
+def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
+    """Keep frequencies below ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
+    if volume:
+        return _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
     return _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
 
 
-def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
-    """Keep frequencies above ``cutoff`` cycles/pixel."""
+def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
+    """Keep frequencies above ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
+    if volume:
+        return _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
     return _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
+
+
+def _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
+    """One 3-D real FFT of the whole volume (see :func:`fastct._shared.volume.frequency_volume`)."""
+    workers = numba.get_num_threads()
+    return frequency_volume(
+        np, lambda x: scipy.fft.rfftn(x, workers=workers),
+        lambda X, s: scipy.fft.irfftn(X, s=s, workers=workers, overwrite_x=True),
+        batch, out, cutoff, kind, order, pad, mode, cval, highpass)
 
 
 def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):

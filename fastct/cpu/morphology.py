@@ -6,18 +6,24 @@ large ones, so the cost grows with log2 of the size); opening and closing of
 rectangles are one fused two-stage pass. Other footprints take
 the min/max over their offsets. Work is split into bands of rows per slice so
 both small and large batches use every core.
+
+A 3-D footprint (``axes`` including z) makes the batch one volume: a z pass
+over whole slices (:mod:`fastct.cpu.volume`) plus these 2-D passes, a slab
+of slices at a time (see :mod:`fastct._shared.volume`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._shared import volume as _vol
 from .._shared.borders import border_index_map
 from .._shared.footprints import footprint_offsets, is_rectangle
 from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, compose_morphology
 from ._jit import fill_line, jobjit, rowjit
 from ._threads import run_jobs
 from .fused import run_chain
+from .volume import z_extreme
 
 #: Rows per work item; patchable in tests to make small images cross bands.
 BAND_ROWS = 32
@@ -35,11 +41,15 @@ def dilate(batch, out, *, footprint, mode, cval):
 
 def opening(batch, out, *, footprint, mode, cval):
     """Opening: erosion then dilation by the same footprint."""
+    if footprint.ndim == 3:
+        return _compose_volume(batch, out, footprint, mode, cval, (False, True))
     return _compose(batch, out, footprint, mode, cval, (STAGE_MIN, STAGE_MAX))
 
 
 def closing(batch, out, *, footprint, mode, cval):
     """Closing: dilation then erosion by the same footprint."""
+    if footprint.ndim == 3:
+        return _compose_volume(batch, out, footprint, mode, cval, (True, False))
     return _compose(batch, out, footprint, mode, cval, (STAGE_MAX, STAGE_MIN))
 
 
@@ -48,7 +58,17 @@ def _compose(batch, out, footprint, mode, cval, kinds):
                               single=lambda s, d, take_max: _morph(s, d, footprint, mode, cval, take_max))
 
 
+def _compose_volume(batch, out, footprint, mode, cval, maxes):
+    tmp = np.empty_like(batch)
+    _morph(batch, tmp, footprint, mode, cval, maxes[0])
+    return _morph(tmp, out, footprint, mode, cval, maxes[1])
+
+
 def _morph(batch, out, footprint, mode, cval, take_max):
+    if footprint.ndim == 3:
+        return _vol.morph_volume(batch, out, footprint, mode, cval, take_max,
+                            plane=lambda s, d, fp2, tm: _morph(s, d, fp2, mode, cval, tm),
+                            z_extreme=z_extreme, empty=np.empty, slab=_vol.SLAB_SLICES)
     if is_rectangle(footprint):
         kh, kw = footprint.shape
         kind = STAGE_MAX if take_max else STAGE_MIN

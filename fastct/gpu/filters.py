@@ -7,6 +7,10 @@ tile per block). Integer images use the exact fixed-point taps of
 float32 with the CPU's order of additions, so results match the CPU backend.
 Wide Gaussians run the box cascade of :mod:`fastct._shared.box_gaussian` as
 CuPy array code (prefix sums; exact integers, so the CPU's bits).
+
+With ``taps_z`` (``axes`` including z) the batch is one volume, kept whole on
+the device: a z pass (:mod:`.volume`, the CPU's arithmetic) then the 2-D
+Gaussian; ``neighbours`` 6 or 26 sharpen with the 3-D Laplacian.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared import box_gaussian as box
+from .._shared import volume as _vol
 from .._shared.borders import border_index_map
 from .._shared.fusion import STAGE_LINEAR, ChainStage
+from .._shared.gaussian import TAP_BITS
 from .._shared.validation import saturation_limits
-from . import _geometry, _runtime, _transfer
+from . import _geometry, _runtime, _transfer, volume
 from ._kernels import name_expr
 from ._launch import f32, f64, i32, i64, kernels, launch, to_device
 from .fused import chain_device, chain_scratch_bytes
@@ -25,11 +31,15 @@ from .fused import chain_device, chain_scratch_bytes
 STENCIL = "stencil.cu"
 
 
-def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None):
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=None):
     """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
 
     With ``boxes = (widths_y, widths_x)`` the box cascade replaces the taps.
+    With ``taps_z`` the batch is a volume filtered along z first.
     """
+    if taps_z is not None:
+        return volume.run_volume(batch, out, lambda s, d: gaussian_volume_device(s, d, taps_y, taps_x, mode, cval,
+                                                                                 boxes, taps_z))
     if boxes is not None:
         return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     return _transfer.run(batch, out, lambda s, d: gaussian_device(s, d, taps_y, taps_x, mode, cval),
@@ -73,11 +83,15 @@ def box_gaussian_device(src, dst, widths_y, widths_x, mode, cval):
     return dst
 
 
-def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
+def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None, taps_z=None):
     """``x + amount * (x - gaussian(x))``; integers blur to integers first.
 
-    The blur is the box cascade when ``boxes = (widths_y, widths_x)`` is given.
+    The blur is the box cascade when ``boxes = (widths_y, widths_x)`` is given,
+    volumetric with ``taps_z``.
     """
+    if taps_z is not None:
+        return volume.run_volume(batch, out, lambda s, d: unsharp_device(s, d, taps_y, taps_x, amount, mode, cval,
+                                                                         boxes, taps_z))
     blurred = out[0].nbytes if batch.shape[0] else 0
     if boxes is None:
         return _transfer.run(batch, out, lambda s, d: unsharp_device(s, d, taps_y, taps_x, amount, mode, cval),
@@ -87,7 +101,11 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None):
 
 
 def sharpen(batch, out, *, amount, neighbours, mode, cval):
-    """``x + amount * (k x - sum of its k neighbours)`` with k = 4 or 8."""
+    """``x + amount * (k x - sum of its k neighbours)`` with k = 4 or 8 (6 or 26: the volume's 3-D Laplacian)."""
+    if neighbours in (6, 26):
+        lo, hi = saturation_limits(out.dtype)
+        return volume.run_volume(batch, out, lambda s, d: _vol.sharpen3d_xp(_runtime.get().xp, s, d, amount,
+                                                                            neighbours, mode, cval, lo, hi))
     return _transfer.run(batch, out, lambda s, d: sharpen_device(s, d, amount, neighbours, mode, cval))
 
 
@@ -96,9 +114,24 @@ def gaussian_device(src, dst, taps_y, taps_x, mode, cval):
     return chain_device(src, dst, [stage])
 
 
-def unsharp_device(src, dst, taps_y, taps_x, amount, mode, cval, boxes=None):
+def gaussian_volume_device(src, dst, taps_y, taps_x, mode, cval, boxes, taps_z):
+    """The volume's Gaussian: z pass over whole slices, then the 2-D Gaussian (or box cascade) in-plane."""
+    def plane(s, d):
+        if boxes is None:
+            return gaussian_device(s, d, taps_y, taps_x, mode, cval)
+        return box_gaussian_device(s, d, boxes[0], boxes[1], mode, cval)
+
+    lo, hi = saturation_limits(src.dtype)
+    return _vol.linear_volume(src, dst, _vol.z_taps(taps_z, src.dtype), cval, lo, hi, plane=plane,
+                              z_linear=volume.z_linear, empty=volume.empty, slab=max(1, src.shape[0]), mode=mode,
+                              tap_bits=TAP_BITS)
+
+
+def unsharp_device(src, dst, taps_y, taps_x, amount, mode, cval, boxes=None, taps_z=None):
     blurred = _runtime.get().xp.empty_like(dst)
-    if boxes is None:
+    if taps_z is not None:
+        gaussian_volume_device(src, blurred, taps_y, taps_x, mode, cval, boxes, taps_z)
+    elif boxes is None:
         gaussian_device(src, blurred, taps_y, taps_x, mode, cval)
     else:
         box_gaussian_device(src, blurred, boxes[0], boxes[1], mode, cval)

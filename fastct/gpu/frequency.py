@@ -14,20 +14,37 @@ libraries land on opposite sides of a ``.5`` boundary.
 from __future__ import annotations
 
 from .._shared.frequency import frequency_filter, frequency_response, resolve_padding
+from .._shared.volume import frequency_volume
 from . import _runtime, _transfer
 
 #: Slices transformed together; bounds the complex64 temporaries.
 CHUNK_SLICES = 32
 
 
-def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
-    """Keep frequencies below ``cutoff`` cycles/pixel."""
+def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
+    """Keep frequencies below ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
+    if volume:
+        return _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
     return _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
 
 
-def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval):
-    """Keep frequencies above ``cutoff`` cycles/pixel."""
+def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
+    """Keep frequencies above ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
+    if volume:
+        return _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
     return _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
+
+
+def _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
+    """One 3-D real FFT of the whole volume on the device (cupy.fft)."""
+    from . import volume
+
+    def compute(src, dst):
+        xp = _runtime.get().xp
+        frequency_volume(xp, lambda x: xp.fft.rfftn(x), lambda X, s: xp.fft.irfftn(X, s=s, axes=(0, 1, 2)),
+                         src, dst, cutoff, kind, order, pad, mode, cval, highpass)
+
+    return volume.run_volume(batch, out, compute)
 
 
 def _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass):

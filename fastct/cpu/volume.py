@@ -1,0 +1,178 @@
+"""The z passes of volumetric ops on the CPU (twin of ``gpu/volume.py``).
+
+A volumetric stencil is a pass along z over whole slices plus the 2-D
+in-plane kernels (see :mod:`fastct._shared.volume`). The z passes combine
+``k`` source slices elementwise into an output slice: contiguous rows, plain
+loops that numba vectorises, split into jobs of (output slice, band of rows)
+over the thread pool. Which source slice feeds term ``j`` of output slice
+``i`` comes from an index table (``-1``: a slice of ``cval``), so border modes
+along z are defined once, in :mod:`fastct._shared.borders`.
+
+Integer linear sums use fixed-point integer taps accumulated in float64,
+exact (|sum| < 2**16 * 2**18 * taps < 2**53), and rounded half up, so the
+GPU's int64 sums give the same bits. Float sums are float32, in the order of
+the taps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared.borders import border_index_map
+from .._shared.validation import saturation_limits
+from ._jit import add_scaled, jobjit
+from ._threads import run_jobs
+
+#: Rows per job of the z passes (a job touches ``k`` source rows of this band).
+BAND_ROWS = 64
+
+
+def z_extreme(src, dst, table, cval, take_max, accumulate=False):
+    """``dst[i] = min/max_j src[table[i, j]]`` (and of ``dst[i]`` itself with ``accumulate``)."""
+    m, h = dst.shape[0], dst.shape[1]
+    band = max(1, min(h, BAND_ROWS))
+    table = np.ascontiguousarray(table, dtype=np.int64)
+    args = (src, dst, table, src.dtype.type(cval), bool(take_max), bool(accumulate), band)
+    run_jobs(_z_extreme_kernel, args, m * -(-h // band))
+    return dst
+
+
+def z_linear(src, dst, table, taps, cval, lo, hi, tap_bits):
+    """``dst[i] = sum_j taps[j] src[table[i, j]]``: integers exact and rounded half up, floats in float32."""
+    m, h = dst.shape[0], dst.shape[1]
+    band = max(1, min(h, BAND_ROWS))
+    table = np.ascontiguousarray(table, dtype=np.int64)
+    integer = dst.dtype.kind in "iu"
+    if integer:
+        t = np.asarray(taps, dtype=np.float64)  # integer-valued fixed-point taps
+        scale = 1.0 / float(1 << tap_bits)
+    else:
+        t = np.asarray(taps, dtype=np.float32)
+        scale = 1.0
+    args = (src, dst, table, t, t.dtype.type(cval), float(lo), float(hi), integer, scale, band)
+    run_jobs(_z_linear_kernel, args, m * -(-h // band))
+    return dst
+
+
+def sharpen3d(batch, out, *, amount, neighbours, mode, cval):
+    """3-D Laplacian sharpening: ``x + amount * (k x - sum of its k neighbours)``, k = 6 or 26."""
+    n, h, w = batch.shape
+    zmap = border_index_map(n, 1, 1, mode)
+    rows_map = border_index_map(h, 1, 1, mode)
+    cols_map = border_index_map(w, 1, 1, mode)
+    # float Laplacians are summed in float64, as the GPU twin sums them
+    acc_type = np.float64 if out.dtype.kind == "f" else np.int64
+    lo, hi = saturation_limits(out.dtype)
+    args = (batch, out, zmap, rows_map, cols_map, acc_type(cval), float(amount), neighbours == 26, lo, hi)
+    run_jobs(_sharpen3d_kernel, args, n * h)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# kernels: serial functions over a range of jobs (see fastct.cpu.fused for why not prange)
+
+
+@jobjit
+def _z_extreme_kernel(src, dst, table, cval, take_max, accumulate, band, first_job, end_job):
+    """Job ``j``: rows of band ``j % n_bands`` of output slice ``j // n_bands``."""
+    h, w = dst.shape[1], dst.shape[2]
+    n_bands = (h + band - 1) // band
+    k = table.shape[1]
+    for job in range(first_job, end_job):
+        i = job // n_bands
+        y0 = (job % n_bands) * band
+        y1 = min(h, y0 + band)
+        for y in range(y0, y1):
+            res = dst[i, y]
+            start = 0
+            if not accumulate:
+                s = table[i, 0]
+                if s < 0:
+                    for x in range(w):
+                        res[x] = cval
+                else:
+                    row = src[s, y]
+                    for x in range(w):
+                        res[x] = row[x]
+                start = 1
+            for j in range(start, k):
+                s = table[i, j]
+                if s < 0:
+                    if take_max:
+                        for x in range(w):
+                            res[x] = max(res[x], cval)
+                    else:
+                        for x in range(w):
+                            res[x] = min(res[x], cval)
+                    continue
+                row = src[s, y]
+                if take_max:
+                    for x in range(w):
+                        res[x] = max(res[x], row[x])
+                else:
+                    for x in range(w):
+                        res[x] = min(res[x], row[x])
+
+
+@jobjit
+def _z_linear_kernel(src, dst, table, taps, cval, lo, hi, integer, scale, band, first_job, end_job):
+    """Job ``j``: rows of band ``j % n_bands`` of output slice ``j // n_bands``."""
+    h, w = dst.shape[1], dst.shape[2]
+    n_bands = (h + band - 1) // band
+    k = table.shape[1]
+    acc = np.empty(w, taps.dtype)
+    for job in range(first_job, end_job):
+        i = job // n_bands
+        y0 = (job % n_bands) * band
+        y1 = min(h, y0 + band)
+        for y in range(y0, y1):
+            for x in range(w):
+                acc[x] = 0
+            for j in range(k):
+                s = table[i, j]
+                t = taps[j]
+                if s < 0:
+                    c = t * cval
+                    for x in range(w):
+                        acc[x] += c
+                    continue
+                row = src[s, y]
+                for x in range(w):
+                    acc[x] += t * row[x]
+            res = dst[i, y]
+            if integer:
+                for x in range(w):
+                    v = np.floor(acc[x] * scale + 0.5)
+                    res[x] = min(max(v, lo), hi)
+            else:
+                for x in range(w):
+                    res[x] = acc[x]
+
+
+@jobjit
+def _sharpen3d_kernel(src, dst, zmap, rows_map, cols_map, cval, amount, full, lo, hi, first_job, end_job):
+    """Job ``j``: row ``j % H`` of slice ``j // H``."""
+    n, h, w = src.shape
+    centre = 26 if full else 6
+    zero = cval * 0
+    for job in range(first_job, end_job):
+        z = job // h
+        y = job % h
+        res = dst[z, y]
+        for x in range(w):
+            lap = zero
+            for dz in range(-1, 2):
+                sz = zmap[z + 1 + dz]
+                for dy in range(-1, 2):
+                    sy = rows_map[y + 1 + dy]
+                    for dx in range(-1, 2):
+                        d = abs(dz) + abs(dy) + abs(dx)
+                        if d == 0 or (not full and d != 1):
+                            continue
+                        sx = cols_map[x + 1 + dx]
+                        if sz < 0 or sy < 0 or sx < 0:
+                            lap -= cval
+                        else:
+                            lap -= src[sz, sy, sx]
+            lap += centre * (src[z, y, x] + zero)
+            res[x] = add_scaled(src[z, y, x], lap, amount, lo, hi)
