@@ -96,7 +96,7 @@ def _identifying(ds) -> dict:
         for elem in dataset:
             name = elem.keyword or str(elem.tag)
             if elem.VR == "SQ":
-                for i, item in enumerate(elem.value or ()):
+                for item in elem.value or ():
                     walk(item, f"{prefix}{name}/")
             if elem.tag.is_private or lookup(elem.tag) is None or elem.VR == "SQ":
                 continue
@@ -234,10 +234,12 @@ def main(argv=None) -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
     for name, s in summary.items():
-        print(f"{name:10s} files {s['files_processed']:3d} refused {s['refused']:3d} errors {sum(s['errors'].values()):3d} "
-              f"private left {s['private_attributes_left']:5d} planted found {s['planted_values_found_in_output_bytes']:5d} "
+        extra = list(s["left_that_fastct_removes"])
+        print(f"{name:10s} files {s['files_processed']:3d} refused {s['refused']:3d} "
+              f"errors {sum(s['errors'].values()):3d} private left {s['private_attributes_left']:5d} "
+              f"planted found {s['planted_values_found_in_output_bytes']:5d} "
               f"attributes left {len(s['identifying_attributes_left']):3d}; not by fastct: "
-              f"{', '.join(list(s['left_that_fastct_removes'])[:12])}{' ...' if len(s['left_that_fastct_removes']) > 12 else ''}")
+              f"{', '.join(extra[:12])}{' ...' if len(extra) > 12 else ''}")
     print(f"written {args.output}")
     return 0
 

@@ -590,7 +590,8 @@ def _method_attributes(ds, policy: Policy, burned_in_allowed: bool) -> None:
 
     ds.PatientIdentityRemoved = "YES"
     applied = ["basic"] + sorted((o for o in policy.options if o in _CODES), key=lambda o: _CODES[o][0])
-    ds.DeidentificationMethod = ["fastct PS3.15 E.1-1 " + _CODES[a][1][:44] if a == "basic" else _CODES[a][1][:64] for a in applied]
+    # LO values: at most 64 characters each.
+    ds.DeidentificationMethod = ["fastct PS3.15 E.1-1 " + _CODES["basic"][1]] + [_CODES[a][1][:64] for a in applied[1:]]
     items = []
     for a in applied:
         item = Dataset()
@@ -742,8 +743,8 @@ def _read(source: Path):
 
     def parse(force: bool):
         ds = pydicom.dcmread(source, force=force)
-        for elem in ds.iterall():  # parse everything now: a truncated file fails here, not at write
-            pass
+        # Parse everything now: a truncated or corrupt file fails here, not halfway through the write.
+        sum(1 for _ in ds.iterall())
         return ds
 
     try:

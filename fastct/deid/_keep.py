@@ -75,9 +75,9 @@ KEEP = frozenset(
         "EchoTrainLength", "PercentSampling", "PercentPhaseFieldOfView", "PixelBandwidth",
         "AcquisitionMatrix", "InPlanePhaseEncodingDirection", "FlipAngle", "VariableFlipAngleFlag",
         "SAR", "dBdt", "TriggerTime", "HeartRate", "CardiacNumberOfImages", "TriggerWindow",
-        "ReconstructionDiameter", "DiffusionBValue", "DiffusionGradientOrientation",
+        "DiffusionBValue", "DiffusionGradientOrientation",
         # X-ray, ultrasound and secondary-capture essentials
-        "PhotometricInterpretation", "RescaleType", "FieldOfViewShape", "FieldOfViewDimensions",
+        "FieldOfViewShape", "FieldOfViewDimensions",
         "SequenceOfUltrasoundRegions", "RegionSpatialFormat", "RegionDataType", "RegionFlags",
         "RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1", "RegionLocationMaxY1",
         "PhysicalUnitsXDirection", "PhysicalUnitsYDirection", "PhysicalDeltaX", "PhysicalDeltaY",
