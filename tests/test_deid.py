@@ -498,14 +498,16 @@ def test_nested_rules_and_dummies():
     ds = _ct()
     item = Dataset()
     item.PatientName = "Q0NESTED9^Q0NAME9"
-    item.ReferencedSOPClassUID = "1.2.826.0.1.3680043.10.999.77"  # not a standard UID: replaced
+    item.AcquisitionUID = "1.2.826.0.1.3680043.10.999.77"  # not in the table, not a standard UID: replaced
+    item.ReferencedSOPClassUID = "1.2.826.0.1.3680043.10.999.78"  # a (private) class: kept
     item.DateTime = "20200101120000"
     item.TextValue = "seen: Q0NESTED9"
     ds.PerformedProtocolCodeSequence = Sequence([item])  # not in the table: kept, its items cleaned
     ds.StudyDate = "20200101-20200201"
     out = deidentify(ds, Policy(key=KEY))
     got = out.PerformedProtocolCodeSequence[0]
-    assert str(got.PatientName).startswith("ANON^") and got.ReferencedSOPClassUID.startswith("2.25.")
+    assert str(got.PatientName).startswith("ANON^") and got.AcquisitionUID.startswith("2.25.")
+    assert got.ReferencedSOPClassUID == item.ReferencedSOPClassUID
     assert got.DateTime == "19000101000000" and "TextValue" not in got
     shifted = deidentify(ds, Policy(key=KEY, options=["long_modified_dates", "clean_structured_content"]))
     start, end = shifted.StudyDate.split("-")

@@ -429,6 +429,15 @@ def _standard_uid(uid) -> bool:
     return str(uid) in UID_dictionary
 
 
+def _class_uid(keyword: str) -> bool:
+    """UIDs of kinds of things (SOP classes, transfer syntaxes, coding schemes), never of an instance.
+
+    A private SOP class or coding scheme names a vendor's product, not a
+    patient or a study, and replacing it would make the object unreadable.
+    """
+    return keyword.endswith("ClassUID") or keyword in ("TransferSyntaxUID", "CodingSchemeUID")
+
+
 def _clean_sequence(elem, ctx: _Context) -> None:
     for item in elem.value or ():
         _clean_dataset(item, ctx)
@@ -576,7 +585,7 @@ def _clean_dataset(ds, ctx: _Context) -> None:
                 _clean_sequence(elem, ctx)
             elif elem.VR == "UI":
                 values = elem.value if _multi(elem.value) else [elem.value]
-                if not all(_standard_uid(v) for v in values if v):
+                if not _class_uid(keyword) and not all(_standard_uid(v) for v in values if v):
                     _map_uids(elem, ctx)
             elif elem.VR in _TEXT_VRS or elem.VR == "CS":
                 if ctx.scrub:

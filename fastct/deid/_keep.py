@@ -14,9 +14,10 @@ numbers, coded strings, attribute tags, UIDs, and sequences, whose items are
 cleaned by the same rules). An attribute missing from the data dictionary,
 or holding text, a date, a time or bytes, is removed unless named here.
 
-UID-valued attributes kept this way are kept only when their value is a UID
-defined by the standard (a SOP class, a transfer syntax, a coding scheme);
-any other value is replaced like an instance UID (see ``_core``).
+UID-valued attributes kept this way keep their value when it names a kind of
+thing (a SOP class, a transfer syntax, a coding scheme: keywords ending in
+``ClassUID``) or is a UID defined by the standard; any other value is
+replaced like an instance UID (see ``_core``).
 """
 
 from __future__ import annotations
