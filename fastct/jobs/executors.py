@@ -263,7 +263,10 @@ class ProcessExecutor(Executor):
         except KeyboardInterrupt:
             for fut in pending:
                 fut.cancel()
+            finished = [(f, c) for f, c in pending.items() if f.done() and not f.cancelled() and f.exception() is None]
             self._kill()  # SIGTERM: each worker removes its temporaries and exits
+            for fut, _ in finished:
+                on_results(fut.result())
             raise
         finally:
             self.close()

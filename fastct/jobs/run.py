@@ -230,15 +230,19 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
             if callback is not None:
                 callback(result)
 
+        stopping = []
+
         def settle_all(chunk_results) -> None:
-            # every result of a finished chunk is journalled, even when a callback stops the run midway
+            # Every result of a finished chunk is journalled, even when a callback stops the run midway;
+            # once stopping, executors hand over what finished and a callback cannot interrupt that again.
             stop = None
             for r in chunk_results:
                 try:
                     settle(r)
                 except KeyboardInterrupt as exc:
                     stop = stop or exc
-            if stop is not None:
+            if stop is not None and not stopping:
+                stopping.append(stop)
                 raise stop
 
         todo = []
