@@ -183,6 +183,49 @@ def z_planes(fp3: np.ndarray, take_max: bool):
     return groups
 
 
+def centred_rectangles(fp2: np.ndarray):
+    """Centred rectangles whose union is ``fp2`` (a disk is a few of them), or None.
+
+    Erosion by a union is the minimum of the erosions by its parts, and a
+    rectangle is the fast separable case of the 2-D kernels: a disk of radius
+    2 is a 1x5, a 3x3 and a 5x1 rectangle. Only the maximal rectangles are
+    kept (for each half-height, the widest that fits).
+    """
+    fp2 = crop_footprint(fp2)
+    cy, cx = fp2.shape[0] // 2, fp2.shape[1] // 2
+    widths = []
+    for a in range(cy + 1):
+        b = -1
+        while b + 1 <= cx and fp2[cy - a : cy + a + 1, cx - b - 1 : cx + b + 2].all():
+            b += 1
+        widths.append(b)
+    rects = []
+    for a, b in enumerate(widths):
+        if b >= 0 and (a + 1 >= len(widths) or widths[a + 1] < b):
+            rects.append((a, b))
+    union = np.zeros_like(fp2)
+    for a, b in rects:
+        union[cy - a : cy + a + 1, cx - b : cx + b + 1] = True
+    if not np.array_equal(union, fp2):
+        return None
+    return [np.ones((2 * a + 1, 2 * b + 1), dtype=bool) for a, b in rects]
+
+
+def plane_parts(groups):
+    """``(plane, ks)`` groups with every plane split into centred rectangles where it can be, equal parts merged."""
+    parts: list = []
+    for plane, ks in groups:
+        pieces = centred_rectangles(plane) or [crop_footprint(plane)]
+        for piece in pieces:
+            for g in parts:
+                if g[0].shape == piece.shape and np.array_equal(g[0], piece):
+                    g[1].extend(k for k in ks if k not in g[1])
+                    break
+            else:
+                parts.append((piece, list(ks)))
+    return parts
+
+
 def is_single_pixel(fp2: np.ndarray) -> bool:
     """True for a footprint whose only True pixel is its centre (the 2-D pass is a copy)."""
     cy, cx = fp2.shape[0] // 2, fp2.shape[1] // 2
@@ -341,7 +384,7 @@ def morph_volume(src, dst, fp3, mode, cval, take_max, *, plane, z_extreme, empty
                 z_extreme(src, part, table, cval, take_max, False)
                 plane(part, dst[z0:z1], fp2, take_max)
         return dst
-    groups = z_planes(fp3, take_max)
+    groups = plane_parts(z_planes(fp3, take_max))
     span = min(slab, n) + 2 * rz
     tmp = empty((span,) + tuple(src.shape[1:]), src.dtype)
     for z0 in range(0, n, slab):
@@ -352,7 +395,6 @@ def morph_volume(src, dst, fp3, mode, cval, take_max, *, plane, z_extreme, empty
         for fp2, ks in groups:
             lo_k, hi_k = min(ks), max(ks)
             index = sources[lo_k : hi_k + m]
-            fp2 = crop_footprint(fp2)
             if is_single_pixel(fp2):
                 # the plane is the slice itself: combine straight from the source
                 table = np.stack([sources[k : k + m] for k in ks], axis=1)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._shared.borders import border_index_map
 from .._shared.validation import saturation_limits
-from ._jit import add_scaled, jobjit
+from ._jit import add_scaled, jobjit, rowjit
 from ._threads import run_jobs
 
 #: Rows per job of the z passes (a job touches ``k`` source rows of this band).
@@ -75,43 +75,44 @@ def sharpen3d(batch, out, *, amount, neighbours, mode, cval):
 @jobjit
 def _z_extreme_kernel(src, dst, table, cval, take_max, accumulate, band, first_job, end_job):
     """Job ``j``: rows of band ``j % n_bands`` of output slice ``j // n_bands``."""
-    h, w = dst.shape[1], dst.shape[2]
+    h = dst.shape[1]
     n_bands = (h + band - 1) // band
-    k = table.shape[1]
     for job in range(first_job, end_job):
         i = job // n_bands
         y0 = (job % n_bands) * band
-        y1 = min(h, y0 + band)
-        for y in range(y0, y1):
-            res = dst[i, y]
-            start = 0
-            if not accumulate:
-                s = table[i, 0]
-                if s < 0:
-                    for x in range(w):
-                        res[x] = cval
-                else:
-                    row = src[s, y]
-                    for x in range(w):
-                        res[x] = row[x]
-                start = 1
-            for j in range(start, k):
-                s = table[i, j]
-                if s < 0:
-                    if take_max:
-                        for x in range(w):
-                            res[x] = max(res[x], cval)
-                    else:
-                        for x in range(w):
-                            res[x] = min(res[x], cval)
-                    continue
-                row = src[s, y]
-                if take_max:
-                    for x in range(w):
-                        res[x] = max(res[x], row[x])
-                else:
-                    for x in range(w):
-                        res[x] = min(res[x], row[x])
+        for y in range(y0, min(h, y0 + band)):
+            _z_extreme_row(src, dst, i, y, table, cval, take_max, accumulate)
+
+
+@rowjit
+def _z_extreme_row(src, dst, i, y, table, cval, take_max, accumulate):
+    """Row ``y`` of output slice ``i``: indexed in 3-D, no row views (no reference counting per row)."""
+    w = dst.shape[2]
+    start = 0
+    if not accumulate:
+        s = table[i, 0]
+        if s < 0:
+            for x in range(w):
+                dst[i, y, x] = cval
+        else:
+            for x in range(w):
+                dst[i, y, x] = src[s, y, x]
+        start = 1
+    for j in range(start, table.shape[1]):
+        s = table[i, j]
+        if s < 0:
+            if take_max:
+                for x in range(w):
+                    dst[i, y, x] = max(dst[i, y, x], cval)
+            else:
+                for x in range(w):
+                    dst[i, y, x] = min(dst[i, y, x], cval)
+        elif take_max:
+            for x in range(w):
+                dst[i, y, x] = max(dst[i, y, x], src[s, y, x])
+        else:
+            for x in range(w):
+                dst[i, y, x] = min(dst[i, y, x], src[s, y, x])
 
 
 @jobjit
@@ -119,34 +120,36 @@ def _z_linear_kernel(src, dst, table, taps, cval, lo, hi, integer, scale, band, 
     """Job ``j``: rows of band ``j % n_bands`` of output slice ``j // n_bands``."""
     h, w = dst.shape[1], dst.shape[2]
     n_bands = (h + band - 1) // band
-    k = table.shape[1]
     acc = np.empty(w, taps.dtype)
     for job in range(first_job, end_job):
         i = job // n_bands
         y0 = (job % n_bands) * band
-        y1 = min(h, y0 + band)
-        for y in range(y0, y1):
+        for y in range(y0, min(h, y0 + band)):
+            _z_linear_row(src, dst, i, y, table, taps, cval, lo, hi, integer, scale, acc)
+
+
+@rowjit
+def _z_linear_row(src, dst, i, y, table, taps, cval, lo, hi, integer, scale, acc):
+    """Row ``y`` of output slice ``i``: the taps in order, one multiply and one add each (the GPU's order)."""
+    w = dst.shape[2]
+    for x in range(w):
+        acc[x] = 0
+    for j in range(table.shape[1]):
+        s = table[i, j]
+        t = taps[j]
+        if s < 0:
+            c = t * cval
             for x in range(w):
-                acc[x] = 0
-            for j in range(k):
-                s = table[i, j]
-                t = taps[j]
-                if s < 0:
-                    c = t * cval
-                    for x in range(w):
-                        acc[x] += c
-                    continue
-                row = src[s, y]
-                for x in range(w):
-                    acc[x] += t * row[x]
-            res = dst[i, y]
-            if integer:
-                for x in range(w):
-                    v = np.floor(acc[x] * scale + 0.5)
-                    res[x] = min(max(v, lo), hi)
-            else:
-                for x in range(w):
-                    res[x] = acc[x]
+                acc[x] += c
+        else:
+            for x in range(w):
+                acc[x] += t * src[s, y, x]
+    if integer:
+        for x in range(w):
+            dst[i, y, x] = min(max(np.floor(acc[x] * scale + 0.5), lo), hi)
+    else:
+        for x in range(w):
+            dst[i, y, x] = acc[x]
 
 
 @jobjit
