@@ -41,7 +41,8 @@ from fastct.ml import evaluate, features, make_model, raw_pixel_model  # noqa: E
 from fastct.ml.reference import reference_features  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_count as _cpu_count, machine_info  # noqa: E402
+from _machine import cpu_count as _cpu_count  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 
 def _machine() -> dict:

@@ -141,7 +141,8 @@ def main(argv=None) -> int:
         "results": results,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.output) if args.output else Path(__file__).parent / "results" / f"{machine_name()}-compare_opencv.json"
+    default = Path(__file__).parent / "results" / f"{machine_name()}-compare_opencv.json"
+    out = Path(args.output) if args.output else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")

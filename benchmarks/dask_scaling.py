@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 import fastct
-from fastct.jobs import local_cluster
 from fastct.datasets import chest_phantom
+from fastct.jobs import local_cluster
 
 try:
     from ._machine import machine_info, machine_name
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     single = median_of(lambda: pipe.run(batch, "cpu"), args.repeats)
     rows = {"single process": {"seconds": single, "slices_per_s": args.slices / single}}
     print(f"{args.slices}x{args.size}x{args.size} int16, chunks of {args.chunk}, steps {args.steps}")
-    print(f"single process ({numba.get_num_threads()} numba threads): {single:.3f} s, {args.slices / single:.0f} slices/s")
+    threads = numba.get_num_threads()
+    print(f"single process ({threads} numba threads): {single:.3f} s, {args.slices / single:.0f} slices/s")
     for n in (1, 2):
         seconds, per_task, floor = run_cluster(n, args.slices, args.size, args.chunk, args.steps, args.repeats)
         rows[f"LocalCluster {n}x1"] = {

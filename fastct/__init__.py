@@ -21,7 +21,8 @@ from ._shared.intensity import WINDOW_PRESETS
 from .backends import BackendStatus, available_backends
 from .errors import *  # noqa: F403 - every error class is public at the top level
 from .errors import __all__ as _error_names
-from .ops import *  # noqa: F403 - every registered operation (fastct.ops.OPERATIONS) and to_gray
+from .ops import *  # noqa: F403 - every registered operation (fastct.ops.OPERATIONS)
+from .ops import to_gray
 from .pipeline import DEFAULT_STEPS, Pipeline, parse_steps, process
 
 __version__ = "0.1.0"

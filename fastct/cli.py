@@ -363,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastct",
         description="Fast preprocessing of CT image batches (Numba CPU / CuPy GPU).",
         epilog=(
-            "examples:\n  fastct info\n  fastct process scans/ -o out/ --steps \"erode:3,dilate:3,gaussian:1.1,equalize\"\n"
+            "examples:\n  fastct info\n"
+            "  fastct process scans/ -o out/ --steps \"erode:3,dilate:3,gaussian:1.1,equalize\"\n"
             "  fastct demo -o demo-out --backend cpu\n\n"
             "'fastct COMMAND --help' describes each command."
         ),

@@ -30,7 +30,9 @@ OPS = {
 PROCESS = {"process": lambda x, **k: fastct.process(x, "erode:3,gaussian:1,equalize", **k)}
 ALL = {**OPS, **PROCESS}
 #: ops whose result has the input's dtype (so out=image is possible for every dtype)
-SAME_DTYPE = ("erode", "dilate", "opening", "closing", "gaussian_blur", "lowpass", "highpass", "unsharp_mask", "sharpen")
+SAME_DTYPE = (
+    "erode", "dilate", "opening", "closing", "gaussian_blur", "lowpass", "highpass", "unsharp_mask", "sharpen",
+)
 
 
 def call(name, image, **kwargs):
@@ -66,7 +68,8 @@ def test_wrong_ndim(op, shape):
 @all_ops
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (2, 0, 4), (2, 4, 0), (0, 0, 0)])
 def test_zero_sized_slices(op, shape):
-    expect_error(fastct.InvalidArgumentError, r"^image: slices must have at least one row", op, np.zeros(shape, np.float32))
+    expect_error(fastct.InvalidArgumentError, r"^image: slices must have at least one row", op,
+                 np.zeros(shape, np.float32))
 
 
 @all_ops

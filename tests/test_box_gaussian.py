@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.ndimage as ndi
 import ref_stencils as ref
+import scipy.ndimage as ndi
 from conftest import BORDER_MODES, random_image
 
 import fastct

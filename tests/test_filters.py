@@ -11,12 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import ref_stencils as ref
 import scipy.ndimage as ndi
+from conftest import BORDER_MODES, DTYPES, on_backend, random_image, to_numpy
 
 import fastct
 import fastct.cpu.filters as cpu_filters
-import ref_stencils as ref
-from conftest import BORDER_MODES, DTYPES, on_backend, random_image, to_numpy
 from fastct._shared.gaussian import TAP_BITS, fixed_point_taps, resolve_gaussian
 
 INT_DTYPES = (np.uint8, np.uint16, np.int16)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_image, to_numpy
 
 import fastct
-import fastct.datasets
 import fastct.cpu.fused as fused_cpu
+import fastct.datasets
 from fastct import backends
-
-from conftest import random_image, to_numpy
 
 PIPELINES = [
     fastct.DEFAULT_STEPS,

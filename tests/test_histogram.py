@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import ref_histogram as ref
-from conftest import on_backend, random_image, to_numpy, assert_same, run_on
+from conftest import assert_same, on_backend, random_image, run_on, to_numpy
 
 import fastct
 from fastct import FastCTError

@@ -9,12 +9,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import ref_stencils as ref
 import skimage.morphology
+from conftest import BORDER_MODES, on_backend, random_image, to_numpy
 
 import fastct
 import fastct.cpu.morphology as cpu_morphology
-import ref_stencils as ref
-from conftest import BORDER_MODES, on_backend, random_image, to_numpy
 
 OPS = ("erode", "dilate", "opening", "closing")
 MORPH_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)

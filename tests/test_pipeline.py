@@ -264,7 +264,8 @@ def test_pipeline_reuse_on_several_batches(backend, rng):
     ]
     first = [to_numpy(pipe(on_backend(b, backend), backend=backend)) for b in batches]
     again = [to_numpy(pipe.run(on_backend(b, backend), backend=backend)) for b in reversed(batches)][::-1]
-    fresh = [to_numpy(fastct.Pipeline("erode:3,gaussian:1,equalize")(on_backend(b, backend), backend=backend)) for b in batches]
+    pipe = fastct.Pipeline("erode:3,gaussian:1,equalize")
+    fresh = [to_numpy(pipe(on_backend(b, backend), backend=backend)) for b in batches]
     for b, f, a, n in zip(batches, first, again, fresh):
         assert f.shape == b.shape
         np.testing.assert_array_equal(f, a)

@@ -6,8 +6,8 @@ import os
 import platform
 import re
 import subprocess
-from pathlib import Path
 from importlib import import_module
+from pathlib import Path
 
 import numpy as np
 

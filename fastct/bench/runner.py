@@ -55,7 +55,8 @@ class Result:
         """JSON-ready record."""
         c = self.cand
         return {
-            "id": c.id, "group": c.group, "backend": c.backend, "dtype": c.dtype, "batch": c.batch, "shape": list(c.shape),
+            "id": c.id, "group": c.group, "backend": c.backend, "dtype": c.dtype, "batch": c.batch,
+            "shape": list(c.shape),
             "name": c.name, "kind": c.kind, "data_dtype": c.data_dtype, "library": c.library,
             "status": self.status, "reason": self.reason, "median_s": self.median_s, "mpx_per_s": self.mpx_per_s,
             "times_s": self.times_s, "loops_per_sample": self.loops,

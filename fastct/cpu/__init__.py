@@ -13,7 +13,8 @@ _configure_cache()
 from . import features, filters, frequency, fused, histogram, intensity, morphology  # noqa: E402
 
 __all__ = [
-    "empty", "move_like", "features", "filters", "frequency", "fused", "histogram", "intensity", "morphology", "runtime_info",
+    "empty", "move_like", "features", "filters", "frequency", "fused", "histogram", "intensity", "morphology",
+    "runtime_info",
 ]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared.intensity import BT601, BT601_FIXED, BT601_SHIFT, window_terms
 from .._shared.histogram import output_maxval
+from .._shared.intensity import BT601, BT601_FIXED, BT601_SHIFT, window_terms
 from ._jit import jobjit
 from ._threads import run_jobs
 

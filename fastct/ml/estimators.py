@@ -313,8 +313,8 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
             )
         if not isinstance(self.probability, (bool, np.bool_)):
             raise InvalidArgumentError(f"probability: expected True or False, got {self.probability!r}")
-        if self.max_iter is not None and (isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral)
-                                          or self.max_iter < 1):
+        bad_type = isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral)
+        if self.max_iter is not None and (bad_type or self.max_iter < 1):
             raise InvalidArgumentError(f"max_iter: expected an integer >= 1 or None, got {self.max_iter!r}")
         backends.check_name(self.backend)
 
