@@ -13,8 +13,9 @@ Usage::
    * the **plain loop**, a fresh ``python`` process running
      ``pydicom.dcmread`` -> ``pixel_array`` -> ``apply_modality_lut`` ->
      ``fastct.process`` (default steps) -> ``save_as`` (or ``np.save``) file by file;
-   * ``fastct process IN -o OUT --format F`` as a command, with worker
-     processes (``--workers 1`` and ``2``) and with threads.
+   * ``fastct process IN -o OUT --format F --per-file`` as a command (one
+     output per file, as the loop writes), with worker processes
+     (``--workers 1`` and ``2``) and with threads.
 
    Times are wall clock of the whole command, start-up included, and the CPU
    time of all its processes (user + system); medians of ``--repeats``.
@@ -170,7 +171,7 @@ def main(argv=None) -> int:
                 for label, extra in variants:
                     shutil.rmtree(out, ignore_errors=True)
                     cmd = [py, "-m", "fastct.cli", "process", str(src), "-o", str(out), "--format", fmt,
-                           "--backend", "cpu", "-q", *extra]
+                           "--backend", "cpu", "-q", "--per-file", *extra]
                     wall, used = timed(cmd)
                     times.setdefault(label, []).append(wall)
                     cpu.setdefault(label, []).append(used)

@@ -218,6 +218,7 @@ def cmd_process(args) -> int:
             args.steps,
             backend=args.backend,
             fmt=args.format,
+            per_file=args.per_file,
             batch_size=args.batch_size,
             resume=args.resume,
             overwrite=args.overwrite,
@@ -250,7 +251,7 @@ def _process_on_cluster(args, progress) -> int:
     try:
         summary = process_files(
             args.inputs, args.output, args.steps, client=client, backend=args.backend, fmt=args.format,
-            batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, fill_nan=args.fill_nan,
+            per_file=args.per_file, batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, fill_nan=args.fill_nan,
             png_bits=args.png_bits, progress=progress,
         )
     except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,
@@ -314,6 +315,9 @@ def _add_process(sub, default_steps: str) -> None:
                          help="compute backend (default: auto = GPU when usable, else CPU)")
     process.add_argument("--format", default="same", choices=("same", "npy", "png", "tiff", "nii", "dcm"),
                          help="output format (default: same as the input)")
+    process.add_argument("--per-file", action="store_true",
+                         help="one output per input file (default for nii, npy and tiff: one volume per DICOM "
+                              "series, named <series key>.<ext> in the folder of its first file)")
     process.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
                          help="slices per backend call (default: 64)")
     process.add_argument("--resume", action="store_true",

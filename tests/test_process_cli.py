@@ -120,7 +120,7 @@ def test_cli_process_mixed_tree(tree, tmp_path):
     out = tmp_path / "out"
     before = checksums(tree)
     proc = run_cli("process", str(tree), "-o", str(out), "--steps", "erode:3", "--format", "npy",
-                   "--backend", "cpu", "--batch-size", "4")
+                   "--backend", "cpu", "--batch-size", "4", "--per-file")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert checksums(tree) == before  # inputs untouched
     assert "11 files ok, " in proc.stdout
@@ -148,10 +148,10 @@ def test_cli_process_mixed_tree(tree, tmp_path):
     assert not leftovers(out)
 
     # again: refuses to replace outputs (usage error), then --resume keeps them
-    proc = run_cli("process", str(tree), "-o", str(out), "--steps", "erode:3", "--format", "npy")
+    proc = run_cli("process", str(tree), "-o", str(out), "--steps", "erode:3", "--format", "npy", "--per-file")
     assert proc.returncode == 2 and "--resume" in proc.stderr
     proc = run_cli("process", str(tree), "-o", str(out), "--steps", "erode:3", "--format", "npy", "--resume",
-                   "--quiet")
+                   "--quiet", "--per-file")
     assert proc.returncode == 1  # the bad files still fail
     assert f"0 files ok, {11 + counts['skipped']} skipped, {counts['failed']} failed" in proc.stdout
     assert proc.stderr == ""
@@ -232,9 +232,10 @@ def test_a_volume_longer_than_the_batch_runs_in_pieces(tmp_path, monkeypatch):
 
 def test_output_folder_inside_the_input_folder(tree):
     out = tree / "results"
-    s1 = engine.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", progress="quiet")
+    s1 = engine.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", per_file=True, progress="quiet")
     assert len(s1.ok) == 11
-    s2 = engine.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", resume=True, progress="quiet")
+    s2 = engine.process_files(tree, out, "erode:3", backend="cpu", fmt="npy", per_file=True, resume=True,
+                              progress="quiet")
     assert all("results" not in str(r.source.relative_to(tree)) for r in s2.results)  # outputs are not inputs
     assert len(s2.ok) == 0 and len(s2.skipped) == 11 + len(s1.skipped)
 

@@ -87,6 +87,9 @@ class Job:
     replace : bool
         Its output may replace existing files (``--overwrite``, or a resume
         redoing an incomplete or outdated output).
+    series : fastct.io.DicomSeries or None
+        For one output per DICOM series: the stack to read as one volume
+        (its files in ``series.paths``; ``source`` is the first).
     """
 
     source: Path
@@ -95,6 +98,12 @@ class Job:
     source_format: str
     explicit: bool = False
     replace: bool = False
+    series: object = None
+
+    @property
+    def sources(self) -> tuple:
+        """Every input file this job reads."""
+        return tuple(self.series.paths) if self.series is not None else (self.source,)
 
 
 @dataclass
@@ -297,7 +306,39 @@ def check_inside(output: Path, output_dir: Path) -> None:
                                  "refused: fastct writes only inside -o")
 
 
-def plan(inputs, output_dir, fmt: str = "same") -> Plan:
+#: output formats that hold a whole volume in one file: a DICOM series becomes one output by default
+VOLUME_FORMATS = ("nii", "npy", "tiff")
+
+
+def _group_series(jobs: list[Job], output_dir: Path, root: Path) -> list[Job]:
+    """One job per DICOM series (a stack that reads as one volume) for volume formats; other jobs as they are.
+
+    Stacks the grouping refuses (inconsistent spacing ...) and single files stay one job per file.
+    """
+    from .. import io as fio
+
+    candidates = [j for j in jobs if j.source_format == "dicom" and j.format in VOLUME_FORMATS]
+    if len(candidates) < 2:
+        return jobs
+    by_path = {j.source: j for j in candidates}
+    merged: dict[Path, Job] = {}  # first file of a stack -> its job
+    absorbed: set = set()
+    for entry in fio.group_dicom_series([j.source for j in candidates]):
+        if not entry.ok or len(entry.paths) < 2:
+            continue
+        first = by_path[Path(entry.paths[0])]
+        folder = _absolute(first.source).parent
+        try:
+            rel_dir = folder.relative_to(root)
+        except ValueError:
+            rel_dir = Path()
+        output = output_dir / rel_dir / (entry.key + fio.output_suffix(first.format, None))
+        merged[first.source] = Job(first.source, output, first.format, "dicom", first.explicit, series=entry)
+        absorbed.update(Path(p) for p in entry.paths)
+    return [merged.get(j.source, j) for j in jobs if j.source in merged or j.source not in absorbed]
+
+
+def plan(inputs, output_dir, fmt: str = "same", *, per_file: bool = True) -> Plan:
     """Find the input files and decide each one's output, inside ``output_dir``.
 
     Parameters
@@ -311,6 +352,12 @@ def plan(inputs, output_dir, fmt: str = "same") -> Plan:
     fmt : {"same", "npy", "png", "tiff", "nii", "dcm"}
         Output format; ``same`` keeps the input's (JPEG and BMP become PNG,
         NPZ becomes NPY).
+    per_file : bool
+        One output per input file. False: for the volume formats (``nii``,
+        ``npy``, ``tiff``) the DICOM files of one series (grouped by
+        :func:`fastct.io.group_dicom_series`) become one volume, written as
+        ``<folder of its first file>/<series key>.<ext>``
+        (``s<SeriesNumber>_<Modality>_<6 hex digits of the UID>``).
 
     Returns
     -------
@@ -401,6 +448,8 @@ def plan(inputs, output_dir, fmt: str = "same") -> Plan:
         except ValueError:
             rel = Path(absolute.name)
         jobs.append(Job(path, output_dir / _output_name(rel, out_fmt, path), out_fmt, fmt_in, explicit))
+    if not per_file:
+        jobs = _group_series(jobs, output_dir, root)
     _resolve_collisions(jobs)
     inputs_set = seen
     kept = []
@@ -487,8 +536,9 @@ class Manifest:
 
     Line 1 is the header: ``{"fastct", "work", "settings"}`` where settings
     are what decides the outputs' content (steps, format, options). Each
-    further line is one finished output: ``{"output", "files", "source",
-    "size", "mtime_ns"}`` (paths relative to the output folder). Lines are
+    further line is one finished output: ``{"output", "files", "sources"}``
+    (output paths relative to the output folder; per source its absolute
+    path, ``size`` and ``mtime_ns``). Lines are
     appended and flushed as outputs finish, so a killed run keeps them; a
     torn last line is ignored.
 
@@ -557,12 +607,7 @@ class Manifest:
         from .. import io as fio
 
         entry = self.entries.get(self._rel(job.output))
-        if entry is None or entry.get("source") != str(_absolute(job.source)):
-            return None
-        try:
-            if {k: entry.get(k) for k in ("size", "mtime_ns")} != source_stamp(job.source):
-                return None
-        except OSError:
+        if entry is None or entry.get("sources") != self._stamps(job):
             return None
         files = [self.output_dir / f for f in entry.get("files", [])]
         if not files or not all(fio.is_complete(f, job.format) for f in files):
@@ -580,14 +625,19 @@ class Manifest:
             os.replace(tmp, self.path)
         self._fh = open(self.path, "a")
 
+    @staticmethod
+    def _stamps(job: Job) -> list | None:
+        try:
+            return [{"path": str(_absolute(p)), **source_stamp(p)} for p in job.sources]
+        except OSError:
+            return None
+
     def record(self, job: Job, files) -> None:
         """Journal a finished output (called once its files are all in place)."""
-        try:
-            stamp = source_stamp(job.source)
-        except OSError:
-            return  # the source went away: nothing to compare with later, so it is redone on resume
-        entry = {"output": self._rel(job.output), "files": [self._rel(f) for f in files],
-                 "source": str(_absolute(job.source)), **stamp}
+        stamps = self._stamps(job)
+        if stamps is None:
+            return  # a source went away: nothing to compare with later, so it is redone on resume
+        entry = {"output": self._rel(job.output), "files": [self._rel(f) for f in files], "sources": stamps}
         self.entries[entry["output"]] = entry
         if self._fh is not None:
             self._fh.write(json.dumps(entry) + "\n")

@@ -49,6 +49,8 @@ class FileResult:
         The exception class name (or a reason code such as ``Resumed``).
     seconds : dict
         Time this file spent in each stage (``read``, ``compute``, ``write``).
+    inputs : list of Path
+        For one output made of several inputs (a DICOM series): all of them.
     """
 
     source: Path
@@ -58,9 +60,12 @@ class FileResult:
     error: str | None = None
     error_type: str | None = None
     seconds: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = {"input": str(self.source), "status": self.status}
+        if self.inputs:
+            d["inputs"] = [str(p) for p in self.inputs]
         if self.outputs:
             d["outputs"] = [str(p) for p in self.outputs]
         if self.slices:

@@ -127,7 +127,7 @@ def _warm(work: Work, executor, first_job, note) -> float:
     """
     processes = isinstance(executor, ProcessExecutor)
     try:
-        payload, meta = work.read(first_job)
+        payload, meta = work.sample(first_job)
         sample = payload[:1] if hasattr(payload, "__getitem__") else payload
     except Exception:  # noqa: BLE001 - the run reports the file
         if processes:
@@ -166,7 +166,8 @@ def _warm(work: Work, executor, first_job, note) -> float:
     return seconds
 
 
-def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool = False, overwrite: bool = False,
+def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", per_file: bool = True, resume: bool = False,
+             overwrite: bool = False,
              executor="auto", workers: int | None = None, client=None, chunk_size: int | None = None,
              progress="auto", callback=None, report: bool = True, backend_name: str = "cpu") -> RunSummary:
     """Run any :class:`~fastct.jobs.stages.Work` over files: the engine behind :func:`process_files`.
@@ -185,9 +186,9 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
     (0, 'process', ['ok'])
     """
     output_dir = Path(output_dir)
-    the_plan = plan(inputs, output_dir, fmt)
+    the_plan = plan(inputs, output_dir, fmt, per_file=per_file)
     jobs, early = the_plan.jobs, the_plan.early
-    settings = {"format": fmt, **work.settings()}
+    settings = {"format": fmt, "per_file": per_file, **work.settings()}
     _prepare_folder(output_dir)
     lock = OutputLock(output_dir).acquire()
     manifest = None
@@ -264,7 +265,7 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
             if not manifest.entries.get(manifest._rel(job.output)):
                 manifest.record(job, files)
             settle(FileResult(job.source, "skipped", list(files), error=f"{job.output}: complete output kept (--resume)",
-                              error_type="Resumed"))
+                              error_type="Resumed", inputs=list(job.sources) if job.series is not None else []))
 
         ex = make_executor(executor, workers, backend=backend_name, client=client, n_jobs=len(todo))
         summary.executor, summary.workers = ex.name, ex.workers
@@ -295,7 +296,8 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
         order = {j.source: i for i, j in enumerate(jobs)}
         sources = [r.source for r in early] + [j.source for j in jobs]
         summary.results = sorted((results[s] for s in sources if s in results), key=lambda r: order.get(r.source, -1))
-        summary.not_done = [s for s in sources if s not in results]
+        summary.not_done = [r.source for r in early if r.source not in results] + [
+            p for j in jobs if j.source not in results for p in j.sources]
         summary.finished = _now()
         if report:
             summary.write_report(note=bar.note)
@@ -308,8 +310,8 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", resume: bool 
         lock.release()
 
 
-def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt: str = "same", batch_size: int = 64,
-                  resume: bool = False, overwrite: bool = False, executor="auto", workers: int | None = None,
+def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt: str = "same", per_file: bool = False,
+                  batch_size: int = 64, resume: bool = False, overwrite: bool = False, executor="auto", workers: int | None = None,
                   client=None, chunk_size: int | None = None, fill_nan: float | None = None, png_bits: int | None = None,
                   deidentify=None, progress="auto", callback=None, report: bool = True) -> RunSummary:
     """Process files and folders of CT images into ``output_dir``; never stops at a bad file.
@@ -328,6 +330,10 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
     backend : {"auto", "cpu", "gpu"}
     fmt : {"same", "npy", "png", "tiff", "nii", "dcm"}
         Output format; ``same`` keeps the input's.
+    per_file : bool
+        One output per input file. By default the DICOM files of a series
+        become one volume for the volume formats (``nii``, ``npy``,
+        ``tiff``); see :func:`fastct.jobs.plan.plan` for the names.
     batch_size : int
         Slices per backend call; files of equal slice shape and dtype in a
         chunk are computed together, never padded.
@@ -398,7 +404,8 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
                         deidentify=deidentify)
     backend_name = _check_backend(work)
     work.backend = backend_name
-    return run_work(work, inputs, output_dir, fmt=fmt, resume=resume, overwrite=overwrite, executor=executor,
+    return run_work(work, inputs, output_dir, fmt=fmt, per_file=per_file, resume=resume, overwrite=overwrite,
+                    executor=executor,
                     workers=workers, client=client, chunk_size=chunk_size, progress=progress, callback=callback,
                     report=report, backend_name=backend_name)
 

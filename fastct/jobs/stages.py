@@ -85,6 +85,10 @@ class Work:
     def warm(self, payload, meta) -> None:
         """Prepare compute for payloads like this one (compile kernels); called once per kind."""
 
+    def sample(self, job: Job):
+        """A cheap ``(payload, meta)`` like ``job``'s, to warm up on (default: :meth:`read`)."""
+        return self.read(job)
+
 
 class PipelineWork(Work):
     """Decode a file, run a pipeline on its slices, encode the result: ``fastct process``.
@@ -157,7 +161,7 @@ class PipelineWork(Work):
     def read(self, job: Job):
         from .. import io as fio
 
-        batch, meta = fio.read(job.source)
+        batch, meta = fio.read_dicom_series(job.series) if job.series is not None else fio.read(job.source)
         if batch.dtype.kind == "f":
             bad = ~np.isfinite(batch)
             n_bad = int(bad.sum())
@@ -198,6 +202,11 @@ class PipelineWork(Work):
 
     def warm(self, payload, meta) -> None:
         self.pipeline.run(payload[:1], self.backend)
+
+    def sample(self, job: Job):
+        from .. import io as fio
+
+        return fio.read(job.source)  # for a series, its first file is enough to warm up on
 
 
 #: serialises backend calls of threads in one process: a kernel uses every core itself
@@ -269,7 +278,9 @@ def run_chunk(work: Work, jobs: list, *, overwrite: bool = False, lock=None, on_
     lock = lock if lock is not None else COMPUTE_LOCK
     results: list[FileResult] = []
 
-    def settle(result):
+    def settle(result, job=None):
+        if job is not None and job.series is not None:
+            result.inputs = list(job.sources)  # a series: the report names every file of it
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -282,7 +293,7 @@ def run_chunk(work: Work, jobs: list, *, overwrite: bool = False, lock=None, on_
         try:
             payload, meta = _timed(seconds, "read", work.read, job)
         except Exception as exc:  # noqa: BLE001 - recorded per file
-            settle(failed_result(job.source, exc, seconds))
+            settle(failed_result(job.source, exc, seconds), job)
             continue
         read_items.append((job, meta, payload, seconds))
     groups: dict = {}
@@ -293,7 +304,7 @@ def run_chunk(work: Work, jobs: list, *, overwrite: bool = False, lock=None, on_
         for (job, meta, payload, seconds), (result, compute_s) in zip(group, _compute_group(work, group, lock)):
             seconds["compute"] = compute_s
             if isinstance(result, BaseException):
-                settle(failed_result(job.source, result, seconds))
+                settle(failed_result(job.source, result, seconds), job)
                 continue
             if stop is not None and stop.is_set():
                 return results
@@ -302,12 +313,12 @@ def run_chunk(work: Work, jobs: list, *, overwrite: bool = False, lock=None, on_
             except OSError as exc:
                 if not isinstance(exc, FastCTError):
                     exc = _write_error(exc, job.output)
-                settle(failed_result(job.source, exc, seconds))
+                settle(failed_result(job.source, exc, seconds), job)
                 continue
             except Exception as exc:  # noqa: BLE001 - recorded per file
-                settle(failed_result(job.source, exc, seconds))
+                settle(failed_result(job.source, exc, seconds), job)
                 continue
-            settle(FileResult(job.source, "ok", list(written), work.slices(payload), seconds=seconds))
+            settle(FileResult(job.source, "ok", list(written), work.slices(payload), seconds=seconds), job)
     return results
 
 
