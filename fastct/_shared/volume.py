@@ -52,6 +52,16 @@ PLANE_AXES = (1, 2)
 #: stays small (a few MiB for 512 x 512 slices) while the Python overhead per
 #: slab is negligible. Patchable in tests to make small volumes cross slabs.
 SLAB_SLICES = 16
+#: Bytes of the slab buffer of a linear (Gaussian) z pass on the CPU: the
+#: in-plane pass reads it while it is still in a core's L2 cache (128 x 512 x
+#: 512 float32, 2 threads: 114 ms with 16-slice slabs, 79 ms with 2 MiB ones).
+LINEAR_SLAB_BYTES = 2 << 20
+
+
+def linear_slab(shape, itemsize: int) -> int:
+    """Slices per slab of a linear z pass: :data:`LINEAR_SLAB_BYTES` worth, at most :data:`SLAB_SLICES`."""
+    slice_bytes = max(1, int(shape[1]) * int(shape[2]) * int(itemsize))
+    return max(1, min(SLAB_SLICES, LINEAR_SLAB_BYTES // slice_bytes))
 
 
 # ---------------------------------------------------------------------------

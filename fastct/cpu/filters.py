@@ -44,7 +44,8 @@ def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=
         return _vol.linear_volume(
             batch, out, _vol.z_taps(taps_z, batch.dtype), cval, *saturation_limits(batch.dtype),
             plane=lambda s, d: gaussian_blur(s, d, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes),
-            z_linear=z_linear, empty=np.empty, slab=_vol.SLAB_SLICES, mode=mode, tap_bits=TAP_BITS)
+            z_linear=z_linear, empty=np.empty, slab=_vol.linear_slab(batch.shape, batch.dtype.itemsize), mode=mode,
+            tap_bits=TAP_BITS)
     if boxes is not None:
         return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, cval)
