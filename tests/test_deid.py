@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,10 @@ from pydicom.dataset import Dataset
 
 import fastct.deid as deid
 from fastct.deid import LinkageTable, Policy, clean_meta, deidentify, deidentify_file, pseudonymous_name
-from fastct.deid._table import OPTIONS, lookup, resolve, table
+from fastct.deid._table import EDITION, OPTIONS, ProfileTableError, lookup, resolve, safe_private, table
 from fastct.errors import (
     BurnedInAnnotationError,
+    FastCTError,
     FileFormatError,
     InvalidArgumentError,
     LinkageTableError,
@@ -61,8 +64,12 @@ def _run(paths, out: Path, policy: Policy) -> list[Path]:
 
 def test_table_transcription_is_complete_and_well_formed():
     exact, masked, private = table()
-    assert len(exact) + len(masked) + 1 == 460
     rows = list(exact.values()) + [r for _, _, r in masked] + [private]
+    # Every row of the 2026d table, and its Basic Profile actions counted as the standard has them.
+    assert len(rows) == 657 and EDITION == "2026d"
+    assert Counter(r.basic for r in rows) == {
+        "X": 417, "D": 93, "U": 55, "Z": 42, "X/D": 23, "X/Z": 11, "X/Z/D": 8, "Z/D": 6, "X/Z/U*": 2,
+    }
     for row in rows:
         assert row.basic in ACTIONS, row
         assert set(row.options) <= set(OPTIONS), row
@@ -72,7 +79,7 @@ def test_table_transcription_is_complete_and_well_formed():
     assert lookup(0x00081140).basic == "X/Z/U*"
     assert lookup(0x00080018).options == {"uids": "K"}
     assert lookup(0x50021234).name == "Curve Data"
-    assert private.options == {"safe_private": "C"}
+    assert private.options == {"safe_private": "C"} and private.tag == "(gggg,eeee) where gggg is odd"
     # The names are the standard's: the data dictionary agrees on nearly all of them.
     from pydicom.datadict import dictionary_description
 
@@ -90,7 +97,89 @@ def test_resolve_prefers_keeping_options_and_valid_dummies():
     assert resolve(row, frozenset({"long_full_dates"})) == "K"
     assert resolve(row, frozenset({"long_modified_dates"})) == "C"
     assert resolve(lookup(0x00181000), frozenset()) == "D"  # Device Serial Number X/Z/D
-    assert resolve(lookup(0x00081120), frozenset({"uids"})) == "X"  # Referenced Patient Sequence
+    row = lookup(0x00181205)  # Date of Installation: X; Retain Device Identity K, modified dates C
+    assert resolve(row, frozenset()) == "X" and resolve(row, frozenset({"long_modified_dates"})) == "C"
+    assert resolve(row, frozenset({"device_identity", "long_modified_dates"})) == "K"
+
+
+def test_data_files_cite_their_edition():
+    for name, table_name in (("ps3_15_e1_1.csv", "Table E.1-1"), ("ps3_15_e3_10_1.csv", "Table E.3.10-1")):
+        first = resources.files("fastct.deid").joinpath(name).read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith(f"# DICOM PS3.15 {EDITION}, {table_name} "), (name, first)
+
+
+def test_rows_of_the_current_edition():
+    """Rows that changed, or were added to Table E.1-1, after the 2020 edition."""
+    assert lookup(0x00100020).basic == "Z/D"  # Patient ID: Z/D since 2024b
+    machine = lookup(0x300A00B2)  # Treatment Machine Name: X/Z (was X), kept under Retain Device Identity
+    assert (machine.basic, machine.options) == ("X/Z", {"device_identity": "K"})
+    assert resolve(machine, frozenset()) == "Z"
+    assert lookup(0x30060009).basic == "Z"  # Structure Set Time (was X/D)
+    assert lookup(0x30100077).basic == "X/D"  # Treatment Site (was D)
+    added = lookup(0x00181205)  # Date of Installation, added after 2020
+    assert added.name == "Date of Installation" and added.options == {
+        "device_identity": "K", "long_full_dates": "K", "long_modified_dates": "C"}
+    assert lookup(0x00100042).options == {"patient_characteristics": "C", "clean_descriptors": "C"}
+    assert lookup(0x3004007F).name == "Dose Calculation Model Name"  # added in 2026d
+    assert lookup(0x00081120).options == {"uids": "K"}  # Referenced Patient Sequence
+    assert lookup(0x00080055).options == {"device_identity": "C"}  # Station AE Title
+
+
+def test_attribute_added_after_2020_and_its_options():
+    ds = _ct()
+    ds.DateOfInstallation, ds.ModifyingSystem = "20150310", "Q0MODSYS9"  # X/K/K/C and D/K
+    basic = deidentify(ds, Policy(key=KEY))
+    assert "DateOfInstallation" not in basic and basic.ModifyingSystem not in ("", "Q0MODSYS9")
+    device = deidentify(ds, Policy(key=KEY, options=["device_identity"]))
+    assert (device.DateOfInstallation, device.ModifyingSystem) == ("20150310", "Q0MODSYS9")
+    shifted = deidentify(ds, Policy(key=KEY, options=["long_modified_dates"]))
+    ds.StudyDate = "20150310"
+    assert shifted.DateOfInstallation == deidentify(ds, Policy(key=KEY, options=["long_modified_dates"])).StudyDate
+    assert shifted.DateOfInstallation != "20150310"
+
+
+def test_treatment_machine_name_emptied_not_removed():
+    ds = pydicom.dcmread(get_testdata_file("rtplan.dcm"))
+    original = ds.BeamSequence[0].TreatmentMachineName
+    beam = deidentify(ds, Policy(key=KEY)).BeamSequence[0]
+    assert "TreatmentMachineName" in beam and beam.TreatmentMachineName in ("", None)  # Type 2: present, empty
+    kept = deidentify(ds, Policy(key=KEY, options=["device_identity"])).BeamSequence[0]
+    assert kept.TreatmentMachineName == original
+
+
+def test_cleaning_never_empties_a_type_1_descriptor():
+    ds = pydicom.dcmread(get_testdata_file("rtstruct.dcm"), force=True)
+    ds.StructureSetLabel = ds.PatientID  # D, C under Clean Descriptors: all of it is an identifier
+    out = deidentify(ds, Policy(key=KEY, options=["clean_descriptors"]))
+    assert out.StructureSetLabel and ds.PatientID not in out.StructureSetLabel
+
+
+def test_malformed_data_file_refused(monkeypatch):
+    from fastct.deid import _table
+
+    good = _table._data_lines(_table._DATA_FILE)
+    header = good[0]
+    cases = {
+        "an action": [header, good[1].replace(",Z,", ",Q,", 1)],
+        "not a tag": [header, good[1].replace("(0008,0050)", "(0008,00G0)")],
+        "twice": [header, good[1], good[1]],
+        "no row for private": [header, good[1]],
+    }
+    try:
+        for message, lines in cases.items():
+            monkeypatch.setattr(_table, "_data_lines", lambda name, lines=lines: lines)
+            _table.table.cache_clear()
+            with pytest.raises(ProfileTableError, match=message):
+                _table.table()
+        bad = ['tag,private_creator,vr,vm,meaning', '"(0018,xx23)",GEMS_ACQU_01,DS,1,even group']
+        monkeypatch.setattr(_table, "_data_lines", lambda name: bad)
+        _table.safe_private.cache_clear()
+        with pytest.raises(ProfileTableError, match="not a private tag"):
+            _table.safe_private()
+    finally:
+        _table.table.cache_clear()
+        _table.safe_private.cache_clear()
+    assert issubclass(ProfileTableError, FastCTError) and deid.ProfileTableError is ProfileTableError
 
 
 # ---------------------------------------------------------------------------
@@ -273,16 +362,66 @@ def test_method_codes_match_cid_7050():
     assert _CODES["uids"] == ("113110", "Retain UIDs Option")
 
 
-def test_safe_private_allow_list_only():
+def test_safe_private_table_rows():
+    rows = safe_private()
+    assert len(rows) == 479  # Table E.3.10-1 of the 2026d edition
+    assert rows[("GEMS_ACQU_01", 0x0019, 0x23)] == {"DS"}  # Table Speed [mm/rotation]
+    assert rows[("SIEMENS MR HEADER", 0x0019, 0x0C)] == {"IS"}  # B Value
+    assert rows[("Philips MR Imaging DD 001", 0x2005, 0x0E)] == {"FL"}  # Scale Slope
+    assert rows[("Philips Imaging DD 001", 0x2001, 0x7D)] == {"OW", "OB"}  # Frame Pixel Data, "OW/OB"
+    assert rows[("SIEMENS Ultrasound SC2000", 0x0119, 0x11)] == frozenset()  # the table gives no VR
+    assert all(group & 1 for _, group, _ in rows)
+
+
+def _private_ct():
     ds = _ct()
-    block = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
-    block.add_new(0x23, "DS", "1.375")  # table speed: on the allow-list
-    block.add_new(0x10, "LO", "Q0PRIVNAME9")  # not on it
+    for elem in [e for e in ds if e.tag.is_private]:
+        del ds[elem.tag]
+    return ds
+
+
+def test_safe_private_kept_only_under_its_option_and_creator():
+    ds = _private_ct()
+    ge = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)  # block 0x10
+    ge.add_new(0x23, "DS", "1.375")  # table speed: listed for GEMS_ACQU_01
+    ge.add_new(0x10, "LO", "Q0PRIVNAME9")  # not listed
+    ge.add_new(0x24, "LO", "Q0WRONGVR9")  # listed, but as DS: the VR does not match
+    other = ds.private_block(0x0019, "Q0OTHER9 VENDOR", create=True)  # block 0x11: same offsets, another creator
+    other.add_new(0x23, "DS", "9.125")
+    siemens = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)  # block 0x12
+    siemens.add_new(0x0C, "IS", "1000")  # B Value
     assert not any(e.tag.is_private for e in deidentify(ds, Policy(key=KEY)))
     out = deidentify(ds, Policy(key=KEY, options=["safe_private"]))
-    kept = {str(e.value) for e in out if e.tag.is_private}
-    assert {"GEMS_ACQU_01", "1.375"} <= kept and "Q0PRIVNAME9" not in kept
-    assert all(e.VR in ("LO", "DS", "IS", "FL", "FD", "US", "SS", "UL", "SL") for e in out if e.tag.is_private)
+    kept = {e.tag: str(e.value) for e in out if e.tag.is_private}
+    assert kept == {0x00190010: "GEMS_ACQU_01", 0x00191023: "1.375",
+                    0x00190012: "SIEMENS MR HEADER", 0x0019120C: "1000"}
+    codes = [item.CodeValue for item in out.DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113111"]
+
+
+def test_safe_private_values_are_cleaned():
+    from pydicom.sequence import Sequence
+
+    ds = _private_ct()
+    ge = ds.private_block(0x0019, "GEMS_ACQU_01", create=True)
+    ge.add_new(0x9E, "LO", f"seq for {ds.PatientID}")  # Internal Pulse Sequence Name: listed, free text
+    nq = ds.private_block(0x0099, "NQHeader", create=True)
+    nq.add_new(0x02, "UI", ds.SeriesInstanceUID)  # Analyzed Series UID: listed, an instance UID
+    item = Dataset()
+    item.PatientName = "Q0NESTED9^Q0NAME9"
+    inner = item.private_block(0x2001, "Philips Imaging DD 001", create=True)
+    inner.add_new(0x60, "SL", 3)  # MR Series Nr Of Stacks: listed
+    inner.add_new(0x20, "LO", "Q0INNER9")  # not listed
+    philips = ds.private_block(0x2001, "Philips Imaging DD 001", create=True)
+    philips.add_new(0x5F, "SQ", Sequence([item]))  # Stack Sequence: listed
+    out = deidentify(ds, Policy(key=KEY, options=["safe_private"]))
+    assert ds.PatientID not in out[0x0019109E].value and out[0x0019109E].value.startswith("seq for")
+    assert out[0x00991002].value == out.SeriesInstanceUID != ds.SeriesInstanceUID
+    got = out[0x2001105F].value[0]
+    assert str(got.PatientName).startswith("ANON^")
+    assert {e.tag: e.value for e in got if e.tag.is_private} == {0x20010010: "Philips Imaging DD 001", 0x20011060: 3}
+    data = bytes(out.to_json(bulk_data_threshold=1 << 30), "utf-8")
+    assert b"Q0NESTED9" not in data and b"Q0INNER9" not in data
 
 
 def test_bad_options_refused():
@@ -484,10 +623,24 @@ def _dciodvfy_errors(path) -> set[str]:
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (Debian package dicom3tools) is not installed")
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "emri_small.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm",
-                                  "rtstruct.dcm", "JPEG2000.dcm"])
+                                  "rtstruct.dcm", "rtplan.dcm", "JPEG2000.dcm"])
 def test_dciodvfy_no_new_errors(name, tmp_path):
     src = get_testdata_file(name)
     out = deidentify_file(src, tmp_path / name, Policy(key=KEY, allow_burned_in=True))
+    new = _dciodvfy_errors(out) - _dciodvfy_errors(src)
+    assert new == set(), new
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (Debian package dicom3tools) is not installed")
+@pytest.mark.parametrize(
+    "options", [["device_identity"], ["safe_private"], ["clean_descriptors", "long_modified_dates"]]
+)
+@pytest.mark.parametrize("name", ["rtplan.dcm", "rtstruct.dcm"])
+def test_dciodvfy_rt_objects_under_options(name, options, tmp_path):
+    # rtplan.dcm: Treatment Machine Name (Type 2) is emptied, not removed, since the table gives it X/Z.
+    # rtstruct.dcm: cleaning Structure Set Label (Type 1) never leaves it empty.
+    src = get_testdata_file(name)
+    out = deidentify_file(src, tmp_path / name, Policy(key=KEY, options=options))
     new = _dciodvfy_errors(out) - _dciodvfy_errors(src)
     assert new == set(), new
 

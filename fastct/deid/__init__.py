@@ -1,7 +1,9 @@
 """De-identification of DICOM objects and of the metadata of every other output.
 
 The DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile
-(Table E.1-1, shipped as data in ``ps3_15_e1_1.csv``) with its options, and
+(Table E.1-1 of the edition :data:`EDITION`, shipped as data in
+``ps3_15_e1_1.csv``) with its options, the Retain Safe Private Option
+keeping the private attributes of Table E.3.10-1 (``ps3_15_e3_10_1.csv``), and
 keyed pseudonyms: UIDs become ``2.25.<integer>`` from HMAC-SHA256(key, UID),
 names and IDs keyed tokens, and dates (with the modified-dates option) shift
 by a keyed per-patient offset. The same key gives the same pseudonyms on
@@ -33,11 +35,13 @@ from ._core import (
     pseudonymous_uid,
 )
 from ._linkage import LinkageTable
-from ._table import OPTIONS
+from ._table import EDITION, OPTIONS, ProfileTableError
 
 __all__ = [
+    "EDITION",
     "ENV_KEY",
     "OPTIONS",
+    "ProfileTableError",
     "LinkageTable",
     "Policy",
     "check_burned_in",

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import BurnedInAnnotationError, FileFormatError, InvalidArgumentError, OutputExistsError
 from . import _keep
-from ._table import OPTIONS, lookup, resolve
+from ._table import OPTIONS, lookup, resolve, safe_private_vrs
 
 __all__ = [
     "ENV_KEY",
@@ -519,6 +519,19 @@ def _apply(ds, elem, action: str, ctx: _Context) -> None:
 
 
 def _clean_private(ds, ctx: _Context) -> None:
+    """Remove private attributes; under Retain Safe Private keep those of Table E.3.10-1.
+
+    A private element is kept only when its block's private creator, its
+    group, its offset in the block and its VR all match a row of the table:
+    the same element number under another creator means something else, and
+    an element whose VR differs from the table's (``UN`` in an implicit-VR file
+    whose creator pydicom does not know) cannot be vouched for. A kept element
+    is cleaned (action ``C`` of the private-attributes row): text is scrubbed
+    of the object's identifying values, UIDs are replaced like instance UIDs
+    unless defined by the standard, and the items of a sequence are cleaned by
+    the same rules as the data set. The creator element of a block stays when
+    the block keeps an element.
+    """
     private = [e for e in ds if e.tag.is_private]
     if not private:
         return
@@ -530,8 +543,9 @@ def _clean_private(ds, ctx: _Context) -> None:
                 continue
             creator_elem = ds.get((group << 16) | (element >> 8))
             creator = str(creator_elem.value).strip() if creator_elem is not None else ""
-            if (creator, group, element & 0xFF) in _keep.SAFE_PRIVATE and elem.VR in _keep.SAFE_PRIVATE_VRS:
+            if creator and elem.VR in safe_private_vrs(creator, group, element):
                 keep_blocks.add((group, element >> 8))
+                _clean_safe_private(elem, ctx)
                 continue
             del ds[elem.tag]
     for elem in private:
@@ -543,6 +557,24 @@ def _clean_private(ds, ctx: _Context) -> None:
         if element >= 0x1000 and (group, element >> 8) in keep_blocks:
             continue
         del ds[elem.tag]
+
+
+def _clean_safe_private(elem, ctx: _Context) -> None:
+    if elem.VR == "SQ":
+        _clean_sequence(elem, ctx)
+    elif elem.VR == "UI":
+        values = elem.value if _multi(elem.value) else [elem.value]
+        if not all(_standard_uid(v) for v in values if v):
+            _map_uids(elem, ctx)
+    elif (elem.VR in _TEXT_VRS or elem.VR == "CS") and ctx.scrub and elem.value:
+        _clean_text(elem, ctx)
+
+
+def _emptied_text(elem) -> bool:
+    if elem.VR not in _TEXT_VRS:
+        return False
+    values = elem.value if _multi(elem.value) else [elem.value]
+    return not any(str(v or "").strip() for v in values)
 
 
 # Sequences that image IODs make Type 2 (present, possibly empty); other
@@ -569,16 +601,12 @@ def _clean_dataset(ds, ctx: _Context) -> None:
             if action == "Z" and elem.VR == "SQ" and "X" in row.basic and not _empty_sequence_ok(elem):
                 action = "X"  # an empty sequence is an error where the sequence is optional
             _apply(ds, elem, action, ctx)
+            if action == "C" and "D" in row.basic.split("/") and tag in ds and _emptied_text(ds[tag]):
+                # The basic action's D marks a Type 1 attribute: cleaning must not leave it empty.
+                ds[tag].value = _dummy(ds[tag], ctx)
             continue
         keyword = elem.keyword
-        if keyword in _keep.EXTRA_DATES:
-            action = "D"
-            if "long_full_dates" in ctx.options:
-                action = "K"
-            elif "long_modified_dates" in ctx.options:
-                action = "C"
-            _apply(ds, elem, action, ctx)
-        elif keyword in _keep.STRUCTURED_TEXT and "clean_structured_content" in ctx.options:
+        if keyword in _keep.STRUCTURED_TEXT and "clean_structured_content" in ctx.options:
             _clean_text(elem, ctx)
         elif keyword in _keep.KEEP or (keyword and elem.VR in _keep.SAFE_VRS):
             if elem.VR == "SQ":
@@ -621,7 +649,8 @@ def deidentify(dataset, policy: Policy):
 
     Every attribute of Table E.1-1 gets its action (under the policy's
     options), at every depth of every sequence; private attributes are
-    removed (the Retain Safe Private Option keeps a small numeric allow-list);
+    removed (the Retain Safe Private Option keeps, cleaned, those that
+    PS3.15 Table E.3.10-1 lists for their private creator);
     attributes the table does not list are removed unless they are on the
     documented keep-list of image-essential attributes. UIDs become
     ``2.25.<integer>`` keyed pseudonyms (the same everywhere for the same key,

@@ -1,4 +1,4 @@
-"""Attributes kept although Table E.1-1 does not list them, and the private allow-list.
+"""Attributes kept although Table E.1-1 does not list them.
 
 fastct removes every attribute whose status is unknown: an attribute that
 Table E.1-1 does not list is kept only when it is named here. The list holds
@@ -18,11 +18,15 @@ UID-valued attributes kept this way keep their value when it names a kind of
 thing (a SOP class, a transfer syntax, a coding scheme: keywords ending in
 ``ClassUID``) or is a UID defined by the standard; any other value is
 replaced like an instance UID (see ``_core``).
+
+Private attributes are not named here: the Retain Safe Private Option keeps
+those that PS3.15 Table E.3.10-1 lists, for their private creator only
+(``ps3_15_e3_10_1.csv``, read by ``_table.safe_private``).
 """
 
 from __future__ import annotations
 
-__all__ = ["KEEP", "SAFE_VRS", "SAFE_PRIVATE", "SAFE_PRIVATE_VRS", "EXTRA_DATES", "STRUCTURED_TEXT"]
+__all__ = ["KEEP", "SAFE_VRS", "STRUCTURED_TEXT"]
 
 KEEP = frozenset(
     {
@@ -116,34 +120,6 @@ KEEP = frozenset(
 #: VRs of unlisted standard attributes kept (values checked as described above).
 SAFE_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "SV", "AT", "CS", "UI", "SQ"})
 
-#: Date/time attributes that Table E.1-1 (edition of the data file) does not
-#: list but that image and structured-report IODs require (Type 1C): handled as
-#: action ``D`` with the date options' ``K``/``C``, never kept as they were by default.
-EXTRA_DATES = frozenset(
-    {
-        "FrameAcquisitionDateTime", "FrameReferenceDateTime",  # Frame Content macro of enhanced images
-        "ObservationDateTime", "DateTime", "Date", "Time",  # structured content items of type DATETIME/DATE/TIME
-    }
-)
-
 #: Free text of structured content items: removed, or scrubbed of the
 #: object's identifying values under the Clean Structured Content Option.
 STRUCTURED_TEXT = frozenset({"TextValue"})
-
-#: Retain Safe Private Option (PS3.15 E.3.10): private attributes kept, as
-#: ``(private creator, group, element offset in the block)``. Only numeric
-#: acquisition parameters that describe the scan, never a name, text or date;
-#: each is kept only when its VR is numeric (``SAFE_PRIVATE_VRS``).
-SAFE_PRIVATE = frozenset(
-    {
-        ("GEMS_ACQU_01", 0x0019, 0x23),  # table speed (mm/rotation)
-        ("GEMS_ACQU_01", 0x0019, 0x27),  # rotation speed
-        ("GEMS_PARM_01", 0x0043, 0x27),  # scan pitch ratio
-        ("SIEMENS MR HEADER", 0x0019, 0x0C),  # diffusion b-value
-        ("SIEMENS MR HEADER", 0x0019, 0x0E),  # diffusion gradient direction
-        ("Philips MR Imaging DD 001", 0x2005, 0x0D),  # MR scale intercept
-        ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # MR scale slope
-    }
-)
-
-SAFE_PRIVATE_VRS = frozenset({"DS", "IS", "FL", "FD", "US", "SS", "UL", "SL"})
