@@ -173,8 +173,10 @@ def _process_volume(da, array, pipeline, backend, out_dtype, meta, split, wraps)
     hz = pipeline.halo_z
     array = _ensure_min_chunks(array, 1, 2, 2 * hy + 1, 2 * hx + 1)
     array = _ensure_min_chunks(array, 0, 2, 2 * hz + 1, 1)
+    # an axis left in one chunk needs no overlap (and Dask refuses a depth beyond the array)
+    depth = {axis: (h if len(array.chunks[axis]) > 1 else 0) for axis, h in ((0, hz), (1, hy), (2, hx))}
     return da.map_overlap(
-        _run_block, array, depth={0: hz, 1: hy, 2: hx}, boundary="none", dtype=out_dtype, meta=meta, trim=True,
+        _run_block, array, depth=depth, boundary="none", dtype=out_dtype, meta=meta, trim=True,
         pipeline=pipeline, backend=backend,
     )
 

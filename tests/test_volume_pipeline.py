@@ -58,7 +58,7 @@ def test_dask_chunks_along_z_are_exact(rng, steps):
     vol = random_image(rng, (13, 24, 26), np.int16)
     want = fastct.process(vol, steps, backend="cpu", volume=True)
     pipe = fastct.Pipeline(steps, volume=True)
-    for chunks in ((4, 24, 26), (3, 10, 9), (13, 12, 26)):
+    for chunks in ((4, 24, 26), (3, 10, 9), (13, 12, 26), (2, 24, 26)):
         got = fastct.process(da.from_array(vol, chunks=chunks), pipe, backend="cpu")
         assert np.array_equal(got.compute(scheduler="synchronous"), want), chunks
 
@@ -70,3 +70,11 @@ def test_dask_whole_volume_steps(rng):
     want = fastct.process(vol, steps, backend="cpu", volume=True)
     got = fastct.process(da.from_array(vol, chunks=(3, 16, 8)), fastct.Pipeline(steps, volume=True), backend="cpu")
     assert np.array_equal(got.compute(scheduler="synchronous"), want)
+
+
+def test_dask_halo_deeper_than_the_volume(rng):
+    da = pytest.importorskip("dask.array")
+    vol = random_image(rng, (4, 20, 20), np.int16)
+    pipe = fastct.Pipeline("gaussian:3.0", volume=True)  # a z halo of 12 slices on a 4-slice volume
+    got = fastct.process(da.from_array(vol, chunks=(2, 20, 10)), pipe, backend="cpu")
+    assert np.array_equal(got.compute(scheduler="synchronous"), pipe(vol, backend="cpu"))
