@@ -614,12 +614,12 @@ def _bind_volume_mask(mask, batch, params, module):
 
 
 def _plan_clahe(clip_limit, tiles, nbins, value_range, dtype, axes=None) -> dict:
-    if _volume_axes(axes, "clahe"):
-        raise InvalidArgumentError(
-            "axes: clahe over (z, y, x) tiles is not available yet; use axes=None (each slice) "
-            "or equalize_hist(..., axes=(0, 1, 2)) for one histogram per volume"
-        )
-    clip_limit, tiles, value_range = resolve_clahe(clip_limit, tiles, value_range)
+    volume = _volume_axes(axes, "clahe")
+    if volume:  # (z, y, x) tiles; the other parameters are checked as for slices
+        clip_limit, _, value_range = resolve_clahe(clip_limit, 1, value_range)
+        tiles = _vol.resolve_volume_tiles(tiles)
+    else:
+        clip_limit, tiles, value_range = resolve_clahe(clip_limit, tiles, value_range)
     if nbins is not None:
         check_int(nbins, "nbins", low=2, high=1 << 16)
     out = _fixed_output(dtype)
@@ -633,13 +633,18 @@ def _plan_clahe(clip_limit, tiles, nbins, value_range, dtype, axes=None) -> dict
             )
         return dict(params, nbins=bins)
 
+    params = {"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range}
+    if volume:
+        params["volume"] = True
     return dict(
-        params={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
+        params=params,
         prepare=integral_as_integers if nbins is None else None,
         halo=None,
-        request={"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins, "value_range": value_range},
+        request=_volume_request({"clip_limit": clip_limit, "tiles": tiles, "nbins": nbins,
+                                 "value_range": value_range}, axes, None),
         out_dtype=lambda _in: out,
         bind=bind,
+        volumetric=volume,
     )
 
 
@@ -1054,8 +1059,13 @@ def clahe(image, *, clip_limit=2.0, tiles=(8, 8), nbins=None, value_range=None, 
         with ``nbins=256`` and ``dtype=np.uint8`` reproduces ``cv2.createCLAHE``.
     dtype : numpy.float32, numpy.uint8 or numpy.uint16
     axes : tuple of int, optional
-        Only the in-plane axes for now: tiles over (z, y, x) are refused with
-        an error naming ``axes``.
+        ``(0, 1, 2)``: CLAHE of the volume over (z, y, x) tiles, as
+        scikit-image's ``equalize_adapthist`` does for volumes, with this op's
+        rules (OpenCV's clip limit and padding, full bit depth): one histogram
+        per 3-D tile, trilinear interpolation between tile look-up tables.
+        ``tiles`` is then an int, ``(tz, ty, tx)``, or an in-plane pair whose
+        row count also serves z (the default gives 8 x 8 x 8 tiles); z gets at
+        most one tile per slice.
     backend, out
         As in :func:`erode`.
 

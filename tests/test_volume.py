@@ -202,6 +202,29 @@ def test_equalize_hist_one_histogram_per_volume(rng):
     assert np.array_equal(masked, want.reshape(img.shape))
 
 
+@pytest.mark.parametrize("dtype", (np.int16, np.uint8, np.float32))
+def test_clahe_volume_of_one_slice_is_the_2d_clahe(rng, dtype):
+    # one z tile over one slice: the 3-D histograms, clipping and interpolation reduce to the 2-D op's
+    for shape, tiles, clip in (((1, 16, 20), (4, 4), 2.0), ((1, 15, 19), (4, 3), 3.0), ((1, 9, 7), (2, 2), 0.0)):
+        img = random_image(rng, shape, dtype)
+        for out in (np.float32, np.uint8, np.uint16):
+            got = fastct.clahe(img, tiles=(1,) + tiles, clip_limit=clip, dtype=out, axes=(0, 1, 2), backend="cpu")
+            want = fastct.clahe(img, tiles=tiles, clip_limit=clip, dtype=out, backend="cpu")
+            assert np.array_equal(got, want), (shape, tiles, clip, out)
+
+
+def test_clahe_volume_mixes_slices(rng):
+    img = random_image(rng, (6, 16, 20), np.int16)
+    img[3:] += 800  # brighter lower half of the volume
+    vol = fastct.clahe(img, tiles=(2, 2, 2), axes=(0, 1, 2), backend="cpu")
+    assert vol.shape == img.shape and vol.dtype == np.float32
+    assert 0.0 <= float(vol.min()) and float(vol.max()) <= 1.0
+    assert not np.array_equal(vol, fastct.clahe(img, tiles=(2, 2), backend="cpu"))
+    assert fastct.ops.plan("clahe", axes=(0, 1, 2)).params["tiles"] == (8, 8, 8)  # the default pair serves z too
+    same = fastct.clahe(img, tiles=2, axes=(0, 1, 2), backend="cpu")
+    assert np.array_equal(same, vol)
+
+
 @pytest.mark.parametrize(
     ("call", "name"),
     [
@@ -222,7 +245,9 @@ def test_equalize_hist_one_histogram_per_volume(rng):
         (lambda v: fastct.erode(v, 3, shape="disk", axes=(0, 1, 2)), "shape"),
         (lambda v: fastct.gaussian_blur(v, (1.0, 2.0), axes=(0, 1, 2)), "sigma"),
         (lambda v: fastct.sharpen(v, axes=(0, 1)), "axes"),
-        (lambda v: fastct.clahe(v, axes=(0, 1, 2)), "axes"),
+        (lambda v: fastct.clahe(v, axes=(0, 1)), "axes"),
+        (lambda v: fastct.clahe(v, tiles=(2, 2, 2, 2), axes=(0, 1, 2)), "tiles"),
+        (lambda v: fastct.clahe(v, tiles=0, axes=(0, 1, 2)), "tiles"),
         (lambda v: fastct.ball(2.0, spacing=(1.0, 1.0)), "spacing"),
         (lambda v: fastct.ball(-1), "radius"),
     ],

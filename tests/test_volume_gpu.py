@@ -60,6 +60,8 @@ def test_frequency_and_equalize(gpu, rng):
         check(cpu, op(img, 0.2, axes=(0, 1, 2), pad=True, backend="gpu"), exact=False, what=op.__name__)
     ints = random_image(rng, (4, 16, 21), np.int16)
     both(fastct.equalize_hist, ints, axes=(0, 1, 2), exact=False)
+    both(fastct.clahe, ints, tiles=(2, 3, 3), axes=(0, 1, 2), exact=False)
+    both(fastct.clahe, ints, tiles=2, axes=(0, 1, 2), dtype=np.uint8)
 
 
 def test_volume_is_never_chunked(gpu, rng, monkeypatch):

@@ -637,3 +637,125 @@ def frequency_volume(xp, rfftn, irfftn, src, dst, cutoff, kind, order, pad, mode
     crop = y[tuple(slice(b, b + s) for b, s in zip(before, shape, strict=True))]
     store_rounded(xp, xp.ascontiguousarray(crop.astype(np.float32)), dst)
     return dst
+
+
+# ---------------------------------------------------------------------------
+# CLAHE over (z, y, x) tiles
+
+
+def resolve_volume_tiles(tiles, name: str = "tiles") -> tuple:
+    """``(tz, ty, tx)`` from one int (every axis), a triple, or an in-plane pair ``(ty, tx)`` (z gets ``ty``)."""
+    if isinstance(tiles, (Sequence, np.ndarray)) and not isinstance(tiles, (str, bytes)) and len(tiles) == 2:
+        tiles = (tiles[0], tiles[0], tiles[1])
+    return tuple(check_int(t, name, low=1, high=256) for t in per_axis(tiles, 3, name))
+
+
+def clahe_volume(xp, src, dst, clip_limit, tiles, nbins, value_range, slab: int = 8):
+    """CLAHE of a whole volume over ``tiles = (tz, ty, tx)`` contextual regions, as array code.
+
+    The 2-D op's rules extended to three axes: each axis is padded on its
+    far side to a multiple of its tile count (mirror, OpenCV's rule), every
+    tile's histogram is clipped at ``clip_limit`` times its mean bin count
+    with OpenCV's redistribution, and each voxel is interpolated trilinearly
+    between the look-up tables of the eight nearest tile centres (float32,
+    the 2-D op's arithmetic per plane, then along z). Bins: one per integer
+    value of the volume's range (or ``nbins``), as :mod:`fastct._shared.histogram`.
+    """
+    from .histogram import check_bin_count, clahe_clip_count, output_maxval
+
+    n, h, w = src.shape
+    tz = min(tiles[0], n)  # a tile holds at least one slice
+    grid = (tz, tiles[1], tiles[2])
+    integer = np.dtype(src.dtype).kind in "iu"
+    if value_range is not None:
+        lo, hi = value_range
+        if integer:
+            lo, hi = math.ceil(lo), math.floor(hi)
+    else:
+        lo, hi = float(src.min()), float(src.max())
+    if nbins:
+        nb = int(nbins)
+    else:
+        nb = check_bin_count(int(hi - lo) + 1)
+    sizes, padded = [], []
+    for length, t in zip((n, h, w), grid, strict=True):
+        p = length if length % t == 0 else length + t - length % t
+        sizes.append(p // t)
+        padded.append(p)
+    maps = [border_index_map(length, 0, p - length, "mirror") for length, p in zip((n, h, w), padded, strict=True)]
+
+    def bins_of(v):
+        if integer:
+            d = v.astype(np.int64) - np.int64(lo)
+            b = d if not nbins else (d * np.int64(nbins)) // np.int64(hi - lo + 1)
+        else:
+            span = np.float32(hi) - np.float32(lo)
+            if span <= 0:
+                return xp.zeros(v.shape, np.int64)
+            scale = np.float32(nb) / span
+            b = ((v.astype(np.float32) - np.float32(lo)) * scale).astype(np.int64)
+        return xp.clip(b, 0, nb - 1)
+
+    # histograms: one bincount over (tile, bin) pairs, a slab of padded slices at a time
+    n_tiles = grid[0] * grid[1] * grid[2]
+    hist = xp.zeros(n_tiles * nb, np.int64)
+    tile_y = xp.asarray(np.arange(padded[1]) // sizes[1])
+    tile_x = xp.asarray(np.arange(padded[2]) // sizes[2])
+    rows = xp.asarray(maps[1])
+    cols = xp.asarray(maps[2])
+    for z0 in range(0, padded[0], slab):
+        z1 = min(padded[0], z0 + slab)
+        part = xp.take(xp.take(xp.take(src, xp.asarray(maps[0][z0:z1]), axis=0), rows, axis=1), cols, axis=2)
+        tz_idx = xp.asarray(np.arange(z0, z1) // sizes[0])
+        tile = (tz_idx[:, None, None] * grid[1] + tile_y[None, :, None]) * grid[2] + tile_x[None, None, :]
+        hist += xp.bincount((tile * nb + bins_of(part)).ravel(), minlength=n_tiles * nb)
+    hist = hist.reshape(n_tiles, nb)
+    total = sizes[0] * sizes[1] * sizes[2]
+    limit = clahe_clip_count(clip_limit, total, nb)
+    if limit > 0:
+        excess = xp.maximum(hist - limit, 0).sum(axis=1)
+        hist = xp.minimum(hist, limit)
+        per_bin = excess // nb
+        residual = excess - per_bin * nb
+        hist += per_bin[:, None]
+        step = xp.maximum(nb // xp.maximum(residual, 1), 1)
+        pos = xp.arange(nb)[None, :]
+        extra = (pos % step[:, None] == 0) & (pos // step[:, None] < residual[:, None])
+        hist += extra.astype(np.int64)
+    cum = xp.cumsum(hist, axis=1)
+    maxval = np.float32(output_maxval(dst.dtype))
+    if maxval == 1.0:
+        luts = cum.astype(np.float32) / np.float32(total)
+    else:
+        luts = xp.minimum(xp.rint(cum.astype(np.float32) * (maxval / np.float32(total))), maxval)
+    luts = luts.astype(np.float32).ravel()
+
+    def axis_weights(length, size, count):
+        """Tile indices and weights of every coordinate on an axis (OpenCV's float32 arithmetic)."""
+        f = np.arange(length, dtype=np.float32) * (np.float32(1.0) / np.float32(size)) - np.float32(0.5)
+        t1 = np.floor(f).astype(np.int64)
+        a = (f - t1.astype(np.float32)).astype(np.float32)
+        return (xp.asarray(np.maximum(t1, 0)), xp.asarray(np.minimum(t1 + 1, count - 1)), xp.asarray(a),
+                xp.asarray((np.float32(1.0) - a).astype(np.float32)))
+
+    z1s, z2s, za, za1 = axis_weights(n, sizes[0], grid[0])
+    y1s, y2s, ya, ya1 = axis_weights(h, sizes[1], grid[1])
+    x1s, x2s, xa, xa1 = axis_weights(w, sizes[2], grid[2])
+    for s0 in range(0, n, slab):
+        s1 = min(n, s0 + slab)
+        b = bins_of(src[s0:s1])
+        planes = []
+        for zt in (z1s[s0:s1], z2s[s0:s1]):
+            def at(yt, xt, zt=zt, b=b):
+                tile = (zt[:, None, None] * grid[1] + yt[None, :, None]) * grid[2] + xt[None, None, :]
+                return luts[tile * nb + b]
+
+            top = at(y1s, x1s) * xa1[None, None, :] + at(y1s, x2s) * xa[None, None, :]
+            bottom = at(y2s, x1s) * xa1[None, None, :] + at(y2s, x2s) * xa[None, None, :]
+            planes.append(top * ya1[None, :, None] + bottom * ya[None, :, None])
+        res = planes[0] * za1[s0:s1, None, None] + planes[1] * za[s0:s1, None, None]
+        if maxval == 1.0:
+            dst[s0:s1] = res
+        else:
+            dst[s0:s1] = xp.minimum(xp.maximum(xp.rint(res), np.float32(0.0)), maxval)
+    return dst

@@ -12,6 +12,7 @@ from numba.core import types
 
 from .._shared.borders import border_index_map
 from .._shared.histogram import check_bin_count, clahe_clip_count, clahe_tile_geometry, output_maxval
+from .._shared.volume import clahe_volume
 from ._jit import jit, jobjit, overload
 from ._threads import run_jobs
 
@@ -39,8 +40,14 @@ def equalize_hist(batch, out, *, nbins, mask):
     return out
 
 
-def clahe(batch, out, *, clip_limit, tiles, nbins, value_range):
-    """Contrast-limited adaptive equalisation per slice, OpenCV's algorithm at full bit depth."""
+def clahe(batch, out, *, clip_limit, tiles, nbins, value_range, volume=False):
+    """Contrast-limited adaptive equalisation per slice, OpenCV's algorithm at full bit depth.
+
+    With ``volume`` the batch is one volume equalised over ``(tz, ty, tx)``
+    tiles (:func:`fastct._shared.volume.clahe_volume`, NumPy array code).
+    """
+    if volume:
+        return clahe_volume(np, batch, out, clip_limit, tiles, nbins, value_range)
     n, h, w = batch.shape
     (tile_h, tile_w), (ph, pw) = clahe_tile_geometry(h, w, tiles)
     rows_map = border_index_map(h, 0, ph - h, "mirror")

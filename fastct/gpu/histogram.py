@@ -43,8 +43,19 @@ def equalize_hist(batch, out, *, nbins, mask):
     return _transfer.run(batch, out, compute, slice_bytes=stride * 8 + 64, aux=aux)
 
 
-def clahe(batch, out, *, clip_limit, tiles, nbins, value_range):
-    """Contrast-limited adaptive equalisation per slice, OpenCV's algorithm at full bit depth."""
+def clahe(batch, out, *, clip_limit, tiles, nbins, value_range, volume=False):
+    """Contrast-limited adaptive equalisation per slice, OpenCV's algorithm at full bit depth.
+
+    With ``volume`` the batch is one volume equalised over ``(tz, ty, tx)``
+    tiles: the CPU's array code (:func:`fastct._shared.volume.clahe_volume`)
+    on CuPy, the volume whole on the device.
+    """
+    if volume:
+        from .._shared.volume import clahe_volume
+        from .volume import run_volume
+
+        return run_volume(batch, out, lambda s, d: clahe_volume(_runtime.get().xp, s, d, clip_limit, tiles, nbins,
+                                                                  value_range))
     n = batch.shape[0]
     stride = clahe_stride(batch.dtype, nbins, value_range)
     ty, tx = tiles
