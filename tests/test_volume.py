@@ -153,7 +153,7 @@ def test_gaussian_spacing_is_sigma_over_spacing(rng):
     assert np.array_equal(per_slice, fastct.gaussian_blur(img, 2.0 / 0.7, backend="cpu"))
 
 
-def test_unsharp_and_sharpen_in_3d(rng):
+def test_unsharp_and_sharpen_in_3d(rng, small_slabs):
     img = random_image(rng, (5, 17, 23), np.int16)
     blurred = fastct.gaussian_blur(img, 1.0, axes=(0, 1, 2), backend="cpu")
     sharp = fastct.unsharp_mask(img, 1.0, 1.5, axes=(0, 1, 2), backend="cpu")

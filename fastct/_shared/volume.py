@@ -370,36 +370,41 @@ def _runs(col: np.ndarray):
 # the volumetric drivers, written once over a backend's primitives
 
 
-def morph_volume(src, dst, fp3, mode, cval, take_max, *, plane, z_extreme, empty, slab):
+def morph_volume(src, dst, fp3, mode, cval, take_max, *, plane, z_extreme, empty, slab, out_range=None):
     """3-D erosion/dilation of a whole volume by the 3-D footprint ``fp3``.
 
     ``plane(src, dst, fp2, take_max)`` is the backend's 2-D pass over slices,
     ``z_extreme(src, dst, table, cval, take_max, accumulate)`` its z pass,
     ``empty(shape, dtype)`` its allocator; ``slab`` output slices at a time.
+    ``out_range=(a, b)`` computes only output slices ``a:b`` of the volume,
+    into ``dst`` of ``b - a`` slices.
     """
     n = src.shape[0]
+    a, b = (0, n) if out_range is None else out_range
     kz = fp3.shape[0]
     rz = kz // 2
     if bool(fp3.all()):  # a box: z running min/max into a slab buffer, then the rectangle in-plane
         fp2 = fp3[0]
         flat = fp2.size == 1
-        buf = None if flat else empty((min(slab, n),) + tuple(src.shape[1:]), src.dtype)
-        for z0 in range(0, n, slab):
-            z1 = min(n, z0 + slab)
+        buf = None if flat else empty((min(slab, b - a),) + tuple(src.shape[1:]), src.dtype)
+        for z0 in range(a, b, slab):
+            z1 = min(b, z0 + slab)
             table = z_table(n, z0, z1, kz, mode)
+            target = dst[z0 - a : z1 - a]
             if flat:
-                z_extreme(src, dst[z0:z1], table, cval, take_max, False)
+                z_extreme(src, target, table, cval, take_max, False)
             else:
                 part = buf[: z1 - z0]
                 z_extreme(src, part, table, cval, take_max, False)
-                plane(part, dst[z0:z1], fp2, take_max)
+                plane(part, target, fp2, take_max)
         return dst
     groups = plane_parts(z_planes(fp3, take_max))
-    span = min(slab, n) + 2 * rz
+    span = min(slab, b - a) + 2 * rz
     tmp = empty((span,) + tuple(src.shape[1:]), src.dtype)
-    for z0 in range(0, n, slab):
-        z1 = min(n, z0 + slab)
+    for z0 in range(a, b, slab):
+        z1 = min(b, z0 + slab)
         m = z1 - z0
+        target = dst[z0 - a : z1 - a]
         sources = slab_sources(n, z0, z1, rz, mode)
         first = True
         for fp2, ks in groups:
@@ -408,31 +413,67 @@ def morph_volume(src, dst, fp3, mode, cval, take_max, *, plane, z_extreme, empty
             if is_single_pixel(fp2):
                 # the plane is the slice itself: combine straight from the source
                 table = np.stack([sources[k : k + m] for k in ks], axis=1)
-                z_extreme(src, dst[z0:z1], table, cval, take_max, not first)
+                z_extreme(src, target, table, cval, take_max, not first)
             else:
                 part = gather_slices(None, src, index, cval, empty)
                 e = tmp[: len(index)]
                 plane(part, e, fp2, take_max)
                 table = np.stack([np.arange(k - lo_k, k - lo_k + m) for k in ks], axis=1)
-                z_extreme(e, dst[z0:z1], table, cval, take_max, not first)
+                z_extreme(e, target, table, cval, take_max, not first)
             first = False
     return dst
 
 
-def linear_volume(src, dst, taps_z, cval, lo, hi, *, plane, z_linear, empty, slab, mode, tap_bits):
+def compose_volume(src, dst, fp3, mode, cval, maxes, *, morph, empty, slab):
+    """Opening (``maxes = (False, True)``) or closing of a volume, a slab at a time.
+
+    ``morph(src, dst, take_max, out_range)`` is :func:`morph_volume` on the
+    backend. For each output slab the first pass is computed on the slab and
+    its z halo (the intermediate slices the second pass reads, border modes
+    applied to the intermediate volume as a two-pass run would), so the
+    intermediate is never a whole volume.
+    """
+    n = src.shape[0]
+    rz = fp3.shape[0] // 2
+    zmap = border_index_map(n, rz, rz, mode)
+    tmp = empty((min(slab, n) + 2 * rz,) + tuple(src.shape[1:]), src.dtype)
+    for z0 in range(0, n, slab):
+        z1 = min(n, z0 + slab)
+        m = z1 - z0 + 2 * rz
+        inter = tmp[:m]
+        lo, hi = max(0, z0 - rz), min(n, z1 + rz)  # the in-volume run of the halo'd slab
+        run = inter[lo - (z0 - rz) : hi - (z0 - rz)]
+        morph(src, run, maxes[0], (lo, hi))
+        for j, s in enumerate(zmap[z0 : z0 + m].tolist()):
+            if lo - (z0 - rz) <= j < hi - (z0 - rz):
+                continue
+            if s < 0:
+                inter[j] = cval
+            elif lo <= s < hi:
+                inter[j] = inter[s - (z0 - rz)]
+            else:  # far away (mode wrap): its own first pass
+                morph(src, inter[j : j + 1], maxes[0], (s, s + 1))
+        # the second pass reads only inside `inter`: its output slices rz .. m - rz have their whole halo
+        morph(inter, dst[z0:z1], maxes[1], (rz, m - rz))
+    return dst
+
+
+def linear_volume(src, dst, taps_z, cval, lo, hi, *, plane, z_linear, empty, slab, mode, tap_bits, out_range=None):
     """3-D separable linear filter: the z taps over slices into a slab buffer, then ``plane`` in-plane.
 
     Integers are rounded to the image dtype after the z pass (exact
     fixed-point sums, rounded half up), then filtered in-plane exactly.
+    ``out_range=(a, b)`` computes only output slices ``a:b`` into ``dst`` of ``b - a`` slices.
     """
     n = src.shape[0]
+    a, b = (0, n) if out_range is None else out_range
     kz = len(taps_z)
-    buf = empty((min(slab, n),) + tuple(src.shape[1:]), src.dtype)
-    for z0 in range(0, n, slab):
-        z1 = min(n, z0 + slab)
+    buf = empty((min(slab, b - a),) + tuple(src.shape[1:]), src.dtype)
+    for z0 in range(a, b, slab):
+        z1 = min(b, z0 + slab)
         part = buf[: z1 - z0]
         z_linear(src, part, z_table(n, z0, z1, kz, mode), taps_z, cval, lo, hi, tap_bits)
-        plane(part, dst[z0:z1])
+        plane(part, dst[z0 - a : z1 - a])
     return dst
 
 

@@ -34,18 +34,19 @@ from .volume import sharpen3d, z_linear
 BAND_ROWS = 32
 
 
-def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=None):
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=None, out_range=None):
     """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
 
     With ``boxes = (widths_y, widths_x)`` the box cascade replaces the taps.
-    With ``taps_z`` the batch is a volume filtered along z first.
+    With ``taps_z`` the batch is a volume filtered along z first (``out_range=(a, b)``:
+    only output slices ``a:b``, into ``out`` of ``b - a`` slices).
     """
     if taps_z is not None:
         return _vol.linear_volume(
             batch, out, _vol.z_taps(taps_z, batch.dtype), cval, *saturation_limits(batch.dtype),
             plane=lambda s, d: gaussian_blur(s, d, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes),
             z_linear=z_linear, empty=np.empty, slab=_vol.linear_slab(batch.shape, batch.dtype.itemsize), mode=mode,
-            tap_bits=TAP_BITS)
+            tap_bits=TAP_BITS, out_range=out_range)
     if boxes is not None:
         return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, cval)
@@ -108,12 +109,18 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None, 
     The blur is :func:`gaussian_blur` (the box cascade when ``boxes`` is given;
     volumetric with ``taps_z``).
     """
-    if taps_z is not None:  # the z pass needs every slice: blur the whole volume, then combine
-        blurred = np.empty(batch.shape, out.dtype)
-        gaussian_blur(batch, blurred, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes, taps_z=taps_z)
+    if taps_z is not None:  # the blur of a slab of slices (it reads the whole volume), then the combination
+        n = batch.shape[0]
+        chunk = max(1, min(n, _vol.SLAB_SLICES))
+        blurred = np.empty((chunk,) + batch.shape[1:], out.dtype)
         lo, hi = saturation_limits(out.dtype)
-        rows, jobs = row_jobs(batch.shape[0] * batch.shape[1], batch.shape[2])
-        run_jobs(_unsharp_combine, (batch, blurred, out, float(amount), lo, hi, rows), jobs)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            tmp = blurred[: stop - start]
+            gaussian_blur(batch, tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes,
+                          taps_z=taps_z, out_range=(start, stop))
+            rows, jobs = row_jobs((stop - start) * batch.shape[1], batch.shape[2])
+            run_jobs(_unsharp_combine, (batch[start:stop], tmp, out[start:stop], float(amount), lo, hi, rows), jobs)
         return out
     n, h, w = batch.shape
     chunk = UNSHARP_CHUNK_SLICES

@@ -59,16 +59,17 @@ def _compose(batch, out, footprint, mode, cval, kinds):
 
 
 def _compose_volume(batch, out, footprint, mode, cval, maxes):
-    tmp = np.empty_like(batch)
-    _morph(batch, tmp, footprint, mode, cval, maxes[0])
-    return _morph(tmp, out, footprint, mode, cval, maxes[1])
+    """Opening/closing of a volume a slab at a time (the intermediate is a slab, not a volume)."""
+    return _vol.compose_volume(
+        batch, out, footprint, mode, cval, maxes, empty=np.empty, slab=_vol.SLAB_SLICES,
+        morph=lambda s, d, take_max, rng: _morph(s, d, footprint, mode, cval, take_max, rng))
 
 
-def _morph(batch, out, footprint, mode, cval, take_max):
+def _morph(batch, out, footprint, mode, cval, take_max, out_range=None):
     if footprint.ndim == 3:
         return _vol.morph_volume(batch, out, footprint, mode, cval, take_max,
-                            plane=lambda s, d, fp2, tm: _morph(s, d, fp2, mode, cval, tm),
-                            z_extreme=z_extreme, empty=np.empty, slab=_vol.SLAB_SLICES)
+                                 plane=lambda s, d, fp2, tm: _morph(s, d, fp2, mode, cval, tm),
+                                 z_extreme=z_extreme, empty=np.empty, slab=_vol.SLAB_SLICES, out_range=out_range)
     if is_rectangle(footprint):
         kh, kw = footprint.shape
         kind = STAGE_MAX if take_max else STAGE_MIN
