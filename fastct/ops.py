@@ -46,6 +46,7 @@ from ._shared import box_gaussian
 from ._shared import footprints as _fp
 from ._shared import volume as _vol
 from ._shared.arrays import array_namespace, is_array, is_cupy_array, shares_memory
+from ._shared.budget import check_memory
 from ._shared.frequency import check_padding_memory, resolve_frequency
 from ._shared.gaussian import resolve_gaussian
 from ._shared.histogram import EQUALIZE_OUTPUT_DTYPES, integral_as_integers, resolve_clahe, resolve_nbins
@@ -478,9 +479,19 @@ def _plan_frequency_volume(cutoff, kind, order, pad, mode, cval, dtype, axes) ->
     _vol.resolve_volume_padding(pad, (1, 1, 1))  # validates pad
     mode = check_mode(mode)
     cval = check_real(cval, "cval")
+
+    def bind(batch, params, module):
+        # the padded float32 volume, its complex64 half spectrum, the response and the float32 result
+        padding = _vol.resolve_volume_padding(pad, batch.shape)
+        d, h, w = (n + p0 + p1 for n, (p0, p1) in zip(batch.shape, padding, strict=True))
+        check_memory(d * h * (4 * w + 16 * (w // 2 + 1)), "pad" if pad else "image",
+                     f"a 3-D FFT of a {d}x{h}x{w} volume")
+        return params
+
     return dict(
         params={"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode, "cval": cval,
                 "volume": True},
+        bind=bind,
         halo=None,
         request=_volume_request({"cutoff": cutoff, "kind": kind, "order": order, "pad": pad, "mode": mode}, axes,
                                 None),

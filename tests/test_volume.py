@@ -267,3 +267,14 @@ def test_plan_halo_in_3d():
     assert step.halo_z == 3 and step.halo == (6, 6)
     assert not fastct.ops.plan("erode", 3).volumetric
     assert not fastct.ops.plan("gaussian", (0.0, 1.0, 1.0), axes=(0, 1, 2)).volumetric
+
+
+def test_3d_fft_memory_is_checked_before_allocating(monkeypatch):
+    vol = np.zeros((8, 64, 64), np.int16)
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "256K")
+    with pytest.raises(FastCTError, match="^pad: a 3-D FFT"):
+        fastct.lowpass(vol, 0.2, pad=True, axes=(0, 1, 2), backend="cpu")
+    with pytest.raises(FastCTError, match="^image: a 3-D FFT"):
+        fastct.lowpass(vol, 0.2, axes=(0, 1, 2), backend="cpu")
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "64M")
+    assert fastct.lowpass(vol, 0.2, pad=True, axes=(0, 1, 2), backend="cpu").shape == vol.shape

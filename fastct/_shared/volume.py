@@ -102,11 +102,6 @@ def resolve_axes(axes, ndim: int = 3, name: str = "axes"):
     return tuple(out)
 
 
-def image_axes(axes, ndim: int):
-    """``axes`` as the caller of a public function gave them, for an image of ``ndim`` dims, as batch axes."""
-    return resolve_axes(axes, ndim)
-
-
 def per_axis(value, n: int, name: str) -> list:
     """A scalar repeated ``n`` times, or a sequence of exactly ``n`` values."""
     if isinstance(value, (str, bytes)):
@@ -278,7 +273,7 @@ def is_run(index: np.ndarray) -> bool:
     return bool(index.size) and index[0] >= 0 and bool(np.all(np.diff(index) == 1))
 
 
-def gather_slices(xp, src, index, cval, empty):
+def gather_slices(src, index, cval, empty):
     """``src[index]`` with ``-1`` entries a slice of ``cval``: a view for a run, else a copy."""
     if is_run(index):
         return src[int(index[0]) : int(index[-1]) + 1]
@@ -415,7 +410,7 @@ def morph_volume(src, dst, fp3, mode, cval, take_max, *, plane, z_extreme, empty
                 table = np.stack([sources[k : k + m] for k in ks], axis=1)
                 z_extreme(src, target, table, cval, take_max, not first)
             else:
-                part = gather_slices(None, src, index, cval, empty)
+                part = gather_slices(src, index, cval, empty)
                 e = tmp[: len(index)]
                 plane(part, e, fp2, take_max)
                 table = np.stack([np.arange(k - lo_k, k - lo_k + m) for k in ks], axis=1)

@@ -34,23 +34,27 @@ from .volume import sharpen3d, z_linear
 BAND_ROWS = 32
 
 
-def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=None, out_range=None):
+def gaussian_blur(batch, out, *, taps_y, taps_x, mode, cval, boxes=None, taps_z=None):
     """Separable convolution with ``taps_y`` (rows) and ``taps_x`` (columns): a one-stage chain.
 
     With ``boxes = (widths_y, widths_x)`` the box cascade replaces the taps.
-    With ``taps_z`` the batch is a volume filtered along z first (``out_range=(a, b)``:
-    only output slices ``a:b``, into ``out`` of ``b - a`` slices).
+    With ``taps_z`` the batch is a volume filtered along z first.
     """
     if taps_z is not None:
-        return _vol.linear_volume(
-            batch, out, _vol.z_taps(taps_z, batch.dtype), cval, *saturation_limits(batch.dtype),
-            plane=lambda s, d: gaussian_blur(s, d, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes),
-            z_linear=z_linear, empty=np.empty, slab=_vol.linear_slab(batch.shape, batch.dtype.itemsize), mode=mode,
-            tap_bits=TAP_BITS, out_range=out_range)
+        return _gaussian_volume(batch, out, taps_y, taps_x, mode, cval, boxes, taps_z)
     if boxes is not None:
         return box_gaussian(batch, out, widths_y=boxes[0], widths_x=boxes[1], mode=mode, cval=cval)
     stage = ChainStage(STAGE_LINEAR, len(taps_y), len(taps_x), taps_y, taps_x, mode, cval)
     return run_chain(batch, out, [stage])
+
+
+def _gaussian_volume(batch, out, taps_y, taps_x, mode, cval, boxes, taps_z, out_range=None):
+    """The Gaussian of a volume; ``out_range=(a, b)``: only output slices ``a:b``, into ``out`` of ``b - a`` slices."""
+    return _vol.linear_volume(
+        batch, out, _vol.z_taps(taps_z, batch.dtype), cval, *saturation_limits(batch.dtype),
+        plane=lambda s, d: gaussian_blur(s, d, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes),
+        z_linear=z_linear, empty=np.empty, slab=_vol.linear_slab(batch.shape, batch.dtype.itemsize), mode=mode,
+        tap_bits=TAP_BITS, out_range=out_range)
 
 
 def box_gaussian(batch, out, *, widths_y, widths_x, mode, cval):
@@ -117,8 +121,7 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None, 
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             tmp = blurred[: stop - start]
-            gaussian_blur(batch, tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes,
-                          taps_z=taps_z, out_range=(start, stop))
+            _gaussian_volume(batch, tmp, taps_y, taps_x, mode, cval, boxes, taps_z, (start, stop))
             rows, jobs = row_jobs((stop - start) * batch.shape[1], batch.shape[2])
             run_jobs(_unsharp_combine, (batch[start:stop], tmp, out[start:stop], float(amount), lo, hi, rows), jobs)
         return out
