@@ -278,3 +278,16 @@ def test_3d_fft_memory_is_checked_before_allocating(monkeypatch):
         fastct.lowpass(vol, 0.2, axes=(0, 1, 2), backend="cpu")
     monkeypatch.setenv("FASTCT_MAX_MEMORY", "64M")
     assert fastct.lowpass(vol, 0.2, pad=True, axes=(0, 1, 2), backend="cpu").shape == vol.shape
+
+
+@pytest.mark.parametrize(("shape", "tiles", "clip"), [((4, 10, 12), (2, 2, 3), 2.0), ((5, 9, 7), (2, 3, 2), 0.0),
+                                                      ((3, 8, 8), (4, 2, 2), 1.5)])
+def test_clahe_volume_equals_the_reference(rng, shape, tiles, clip):
+    from ref_volume import clahe_volume
+
+    img = rng.integers(-40, 60, shape).astype(np.int16)
+    got = fastct.clahe(img, tiles=tiles, clip_limit=clip, axes=(0, 1, 2), backend="cpu")
+    np.testing.assert_allclose(got, clahe_volume(img, clip, tiles), rtol=0, atol=2e-7)
+    got8 = fastct.clahe(img, tiles=tiles, clip_limit=clip, axes=(0, 1, 2), dtype=np.uint8, backend="cpu")
+    want8 = clahe_volume(img, clip, tiles, maxval=255.0)
+    assert np.abs(got8.astype(np.int64) - want8.astype(np.int64)).max() <= 0
