@@ -12,8 +12,10 @@ plus a pass along z over whole slices:
   slices, then the 2-D rectangle in-plane;
 - any other 3-D footprint (a ball) is split into its z planes: the output
   slice ``z`` is the min/max over the planes ``k`` of the 2-D erosion of slice
-  ``z + k - rz`` by plane ``k`` (reflected for dilation). Equal planes share
-  one 2-D pass; a one-pixel plane needs none;
+  ``z + k - rz`` by plane ``k`` (reflected for dilation). A plane is split
+  further into centred rectangles where their union is the plane (a disk of
+  radius 2 is a 1x5, a 3x3 and a 5x1 rectangle): equal parts of different
+  planes share one fast separable 2-D pass, and a one-pixel part needs none;
 - a Gaussian is separable: a linear pass over ``kz`` slices, then the 2-D
   Gaussian in-plane.
 
@@ -143,14 +145,6 @@ def mm_to_odd(size_mm: float, spacing: float) -> int:
     (5, 1, 1)
     """
     return 2 * int(math.floor(size_mm / (2.0 * spacing) + 1e-9)) + 1
-
-
-def full_axes(values, axes, fill) -> list:
-    """Per-axis ``values`` (in the order of ``axes``) spread to ``[z, y, x]``; ``fill`` elsewhere."""
-    out = [fill, fill, fill]
-    for a, v in zip(axes, values, strict=True):
-        out[a] = v
-    return out
 
 
 # ---------------------------------------------------------------------------
