@@ -78,3 +78,11 @@ def test_dask_halo_deeper_than_the_volume(rng):
     pipe = fastct.Pipeline("gaussian:3.0", volume=True)  # a z halo of 12 slices on a 4-slice volume
     got = fastct.process(da.from_array(vol, chunks=(2, 20, 10)), pipe, backend="cpu")
     assert np.array_equal(got.compute(scheduler="synchronous"), pipe(vol, backend="cpu"))
+
+
+def test_mm_tuples_and_describe(rng):
+    vol = random_image(rng, (6, 20, 23), np.int16)
+    pipe = fastct.Pipeline("erode:3x5x5mm", volume=True, spacing=SPACING)  # 3 -> 1 slice, 5 / 0.7 -> 7 pixels
+    assert pipe.describe() == "erode:3x5x5mm:axes=0x1x2"
+    assert np.array_equal(pipe(vol, backend="cpu"), fastct.erode(vol, (1, 7, 7), axes=(0, 1, 2), backend="cpu"))
+    assert fastct.parse_steps("gaussian:2.5mm")[0][1][0] == fastct.pipeline.Millimetres(2.5)
