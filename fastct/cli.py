@@ -251,7 +251,8 @@ def _process_on_cluster(args, progress) -> int:
     try:
         summary = process_files(
             args.inputs, args.output, args.steps, client=client, backend=args.backend, fmt=args.format,
-            per_file=args.per_file, batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, fill_nan=args.fill_nan,
+            per_file=args.per_file, batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite,
+            fill_nan=args.fill_nan,
             png_bits=args.png_bits, progress=progress,
         )
     except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,

@@ -1,4 +1,4 @@
-"""Files on a real Dask cluster (loopback only): the job engine's Dask executor gives the local run's outputs and report."""
+"""Files on a real Dask cluster (loopback only): the Dask executor gives the local run's outputs and report."""
 
 from __future__ import annotations
 

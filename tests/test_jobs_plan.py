@@ -72,7 +72,8 @@ def test_hidden_files_and_broken_links_are_reported(tmp_path):
     assert by_name["dangling.npy"].status == "failed" and "broken symbolic link" in by_name["dangling.npy"].error
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is needed to drop root's DAC capabilities")
+@pytest.mark.skipif(shutil.which("setpriv") is None,
+                    reason="setpriv (util-linux) is needed to drop root's DAC capabilities")
 def test_unreadable_folder_and_file_fail_the_run(tmp_path):
     src = tmp_path / "in"
     _npy(src / "ok" / "a.npy")
@@ -126,7 +127,8 @@ def test_a_link_inside_the_output_folder_pointing_out_is_refused(tmp_path):
     (out / "sub").symlink_to(outside)
     summary = jobs.process_files(tmp_path / "in", out, "erode:3", backend="cpu", progress="quiet")
     assert summary.exit_code == 1
-    assert summary.failed[0].error_type == "OutsideOutputError" and "outside the output folder" in summary.failed[0].error
+    (failed,) = summary.failed
+    assert failed.error_type == "OutsideOutputError" and "outside the output folder" in failed.error
     assert list(outside.iterdir()) == []
 
 

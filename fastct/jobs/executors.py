@@ -200,9 +200,10 @@ class ProcessExecutor(Executor):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        if fork is None:  # no Python thread of ours runs (native pools of BLAS libraries handle fork)
-            fork = threading.active_count() == 1
-        if fork and "fork" in mp.get_all_start_methods():
+        # Fork unless told otherwise (the run says so when warming the kernels started a thread pool):
+        # as multiprocessing does by default on Linux; spawned workers re-import everything and each
+        # load their own kernels, which costs seconds per worker.
+        if fork is not False and "fork" in mp.get_all_start_methods():
             context, sample = mp.get_context("fork"), None  # the workers inherit what this process loaded
         else:
             context = mp.get_context("spawn")

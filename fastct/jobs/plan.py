@@ -410,7 +410,8 @@ def plan(inputs, output_dir, fmt: str = "same", *, per_file: bool = True) -> Pla
         else:
             matches = _glob(str(item), walker)
             if not matches:
-                raise InvalidArgumentError(f"inputs: {item!r} is no file or folder, and as a pattern it matches nothing")
+                raise InvalidArgumentError(
+                    f"inputs: {item!r} is no file or folder, and as a pattern it matches nothing")
             for path, is_file in matches:
                 if _inside(path.resolve(), out_resolved):
                     continue
@@ -511,7 +512,7 @@ def remove_stale_temporaries(output_dir) -> list[Path]:
     ['.a.npy.0123abcd.part']
     """
     removed = []
-    for folder, dirs, files in os.walk(output_dir):
+    for folder, _dirs, files in os.walk(output_dir):
         for name in files:
             if _TEMPORARY.match(name):
                 path = Path(folder) / name

@@ -255,14 +255,17 @@ class RunSummary:
 
     def describe(self) -> str:
         """The human summary printed at the end of ``fastct process``."""
-        stopped = f", {len(self.not_done)} not done (stopped by {self.signal or 'an interrupt'})" if self.interrupted else ""
+        stopped = ""
+        if self.interrupted:
+            stopped = f", {len(self.not_done)} not done (stopped by {self.signal or 'an interrupt'})"
         busy = {"read": self.read_seconds, "compute": self.compute_seconds, "write": self.write_seconds,
                 "wait": self.wait_seconds}
         slowest = max(busy, key=busy.get) if any(busy.values()) else None
         lines = [
             f"{len(self.ok)} files ok, {len(self.skipped)} skipped, {len(self.failed)} failed{stopped}; "
             f"{self.slices} slices in {self.wall_seconds:.2f} s ({self.end_to_end_rate:.1f} slices/s, "
-            f"{self.workers} {_WORKER_NOUN.get(self.executor, self.executor)} worker{'s' if self.workers != 1 else ''})",
+            f"{self.workers} {_WORKER_NOUN.get(self.executor, self.executor)} "
+            f"worker{'s' if self.workers != 1 else ''})",
             "worker time: " + ", ".join(f"{k} {v:.2f} s" for k, v in busy.items())
             + (f" (most in {slowest})" if slowest else "")
             + (f"; kernel warm-up {self.warmup_seconds:.2f} s not counted" if self.warmup_seconds >= 0.05 else ""),

@@ -85,7 +85,8 @@ def _check_options(batch_size, resume, overwrite, fill_nan):
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     if resume and overwrite:
-        raise InvalidArgumentError("resume, overwrite: choose one (resume keeps complete outputs, overwrite replaces them)")
+        raise InvalidArgumentError(
+            "resume, overwrite: choose one (resume keeps complete outputs, overwrite replaces them)")
     if fill_nan is not None and not np.isfinite(fill_nan):
         raise InvalidArgumentError(f"fill_nan: expected a finite number, got {fill_nan!r}")
 
@@ -264,8 +265,9 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", per_file: boo
         for job, files in kept:
             if not manifest.entries.get(manifest._rel(job.output)):
                 manifest.record(job, files)
-            settle(FileResult(job.source, "skipped", list(files), error=f"{job.output}: complete output kept (--resume)",
-                              error_type="Resumed", inputs=list(job.sources) if job.series is not None else []))
+            settle(FileResult(job.source, "skipped", list(files),
+                              error=f"{job.output}: complete output kept (--resume)", error_type="Resumed",
+                              inputs=list(job.sources) if job.series is not None else []))
 
         ex = make_executor(executor, workers, backend=backend_name, client=client, n_jobs=len(todo))
         summary.executor, summary.workers = ex.name, ex.workers
@@ -311,8 +313,9 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", per_file: boo
 
 
 def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt: str = "same", per_file: bool = False,
-                  batch_size: int = 64, resume: bool = False, overwrite: bool = False, executor="auto", workers: int | None = None,
-                  client=None, chunk_size: int | None = None, fill_nan: float | None = None, png_bits: int | None = None,
+                  batch_size: int = 64, resume: bool = False, overwrite: bool = False, executor="auto",
+                  workers: int | None = None, client=None, chunk_size: int | None = None,
+                  fill_nan: float | None = None, png_bits: int | None = None,
                   deidentify=None, progress="auto", callback=None, report: bool = True) -> RunSummary:
     """Process files and folders of CT images into ``output_dir``; never stops at a bad file.
 

@@ -152,7 +152,8 @@ class PipelineWork(Work):
     def settings(self) -> dict:
         s = {"steps": self.pipeline.describe(), "fill_nan": self.fill_nan, "png_bits": self.png_bits}
         if self.deidentify is not None:
-            s["deidentify"] = self.deidentify.settings() if hasattr(self.deidentify, "settings") else repr(self.deidentify)
+            policy = self.deidentify
+            s["deidentify"] = policy.settings() if hasattr(policy, "settings") else repr(policy)
         return s
 
     def describe(self) -> str:
