@@ -275,3 +275,9 @@ def test_the_old_module_names_still_import():
     assert runner.process_files is jobs.process_files
     assert distributed.process_dask is fastct.dask_arrays.process_dask
 
+
+
+def test_warmup_command(capsys):
+    assert cli.main(["warmup", "--dtypes", "int16,uint8", "--steps", STEPS]) == 0
+    out = capsys.readouterr().out
+    assert "int16: kernels ready in" in out and "uint8: kernels ready in" in out and "cache" in out

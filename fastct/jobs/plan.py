@@ -294,7 +294,7 @@ def check_inside(output: Path, output_dir: Path) -> None:
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> check_inside(out / "a" / "b.npy", out)
-    >>> check_inside(out / ".." / "b.npy", out)
+    >>> check_inside(out / ".." / "b.npy", out)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     fastct.jobs.plan.OutsideOutputError: ...b.npy: lies outside the output folder ...
@@ -548,6 +548,7 @@ class Manifest:
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> m = Manifest(out, {"steps": "erode:3", "format": "npy"})
+    >>> m.start(fresh=True); m.close()
     >>> m.differences(Manifest.load(out).settings)
     []
     >>> m.differences({"steps": "dilate:3", "format": "npy"})
@@ -676,7 +677,7 @@ class OutputLock:
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp())
     >>> with OutputLock(out):
-    ...     OutputLock(out).acquire()
+    ...     OutputLock(out).acquire()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     fastct.jobs.plan.OutputLockedError: ...another fastct run ... is writing to ...

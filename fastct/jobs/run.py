@@ -397,7 +397,7 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
     >>> import tempfile, pathlib, numpy as np
     >>> src, out = pathlib.Path(tempfile.mkdtemp()), pathlib.Path(tempfile.mkdtemp())
     >>> np.save(src / "a.npy", np.zeros((3, 16, 16), np.int16))
-    >>> (src / "bad.npy").write_bytes(b"garbage") and None
+    >>> (src / "bad.npy").write_bytes((src / "a.npy").read_bytes()[:-100]) and None  # truncated
     >>> s = process_files(src, out, "dilate:3", backend="cpu", progress="quiet")
     >>> s.exit_code, len(s.ok), len(s.failed), s.slices
     (1, 1, 1, 3)
