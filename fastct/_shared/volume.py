@@ -680,6 +680,43 @@ def resolve_volume_tiles(tiles, name: str = "tiles") -> tuple:
     return tuple(check_int(t, name, low=1, high=256) for t in per_axis(tiles, 3, name))
 
 
+def clahe_axis_weights(length: int, size: int, count: int):
+    """``(t1, t2, a, 1 - a)`` of every coordinate on an axis: the two nearest tiles and their weights.
+
+    OpenCV's float32 arithmetic: ``t = c / size - 1/2``, ``t1 = floor(t)``,
+    ``a = t - t1``, both tiles clamped to the grid.
+    """
+    f = np.arange(length, dtype=np.float32) * (np.float32(1.0) / np.float32(size)) - np.float32(0.5)
+    t1 = np.floor(f).astype(np.int64)
+    a = (f - t1.astype(np.float32)).astype(np.float32)
+    return (np.maximum(t1, 0), np.minimum(t1 + 1, count - 1), a, (np.float32(1.0) - a).astype(np.float32))
+
+
+def clahe_plan(src_shape, tiles, integer: bool, nbins, value_range, data_range):
+    """Grid, tile sizes, padded extents, mirror maps, range and bin count of a volume's CLAHE.
+
+    ``data_range`` is the volume's ``(min, max)`` (used when ``value_range`` is None).
+    """
+    from .histogram import check_bin_count
+
+    n, h, w = src_shape
+    grid = (min(tiles[0], n), tiles[1], tiles[2])  # a tile holds at least one slice
+    if value_range is not None:
+        lo, hi = value_range
+        if integer:
+            lo, hi = math.ceil(lo), math.floor(hi)
+    else:
+        lo, hi = data_range
+    nb = int(nbins) if nbins else check_bin_count(int(hi - lo) + 1)
+    sizes, padded = [], []
+    for length, t in zip((n, h, w), grid, strict=True):
+        p = length if length % t == 0 else length + t - length % t
+        sizes.append(p // t)
+        padded.append(p)
+    maps = [border_index_map(length, 0, p - length, "mirror") for length, p in zip((n, h, w), padded, strict=True)]
+    return grid, sizes, padded, maps, float(lo), float(hi), nb
+
+
 def clahe_volume(xp, src, dst, clip_limit, tiles, nbins, value_range, slab: int = 8):
     """CLAHE of a whole volume over ``tiles = (tz, ty, tx)`` contextual regions, as array code.
 
@@ -691,28 +728,12 @@ def clahe_volume(xp, src, dst, clip_limit, tiles, nbins, value_range, slab: int 
     the 2-D op's arithmetic per plane, then along z). Bins: one per integer
     value of the volume's range (or ``nbins``), as :mod:`fastct._shared.histogram`.
     """
-    from .histogram import check_bin_count, clahe_clip_count, output_maxval
+    from .histogram import clahe_clip_count, output_maxval
 
     n, h, w = src.shape
-    tz = min(tiles[0], n)  # a tile holds at least one slice
-    grid = (tz, tiles[1], tiles[2])
     integer = np.dtype(src.dtype).kind in "iu"
-    if value_range is not None:
-        lo, hi = value_range
-        if integer:
-            lo, hi = math.ceil(lo), math.floor(hi)
-    else:
-        lo, hi = float(src.min()), float(src.max())
-    if nbins:
-        nb = int(nbins)
-    else:
-        nb = check_bin_count(int(hi - lo) + 1)
-    sizes, padded = [], []
-    for length, t in zip((n, h, w), grid, strict=True):
-        p = length if length % t == 0 else length + t - length % t
-        sizes.append(p // t)
-        padded.append(p)
-    maps = [border_index_map(length, 0, p - length, "mirror") for length, p in zip((n, h, w), padded, strict=True)]
+    data_range = None if value_range is not None else (float(src.min()), float(src.max()))
+    grid, sizes, padded, maps, lo, hi, nb = clahe_plan(src.shape, tiles, integer, nbins, value_range, data_range)
 
     def bins_of(v):
         if integer:
@@ -761,12 +782,7 @@ def clahe_volume(xp, src, dst, clip_limit, tiles, nbins, value_range, slab: int 
     luts = luts.astype(np.float32).ravel()
 
     def axis_weights(length, size, count):
-        """Tile indices and weights of every coordinate on an axis (OpenCV's float32 arithmetic)."""
-        f = np.arange(length, dtype=np.float32) * (np.float32(1.0) / np.float32(size)) - np.float32(0.5)
-        t1 = np.floor(f).astype(np.int64)
-        a = (f - t1.astype(np.float32)).astype(np.float32)
-        return (xp.asarray(np.maximum(t1, 0)), xp.asarray(np.minimum(t1 + 1, count - 1)), xp.asarray(a),
-                xp.asarray((np.float32(1.0) - a).astype(np.float32)))
+        return tuple(xp.asarray(v) for v in clahe_axis_weights(length, size, count))
 
     z1s, z2s, za, za1 = axis_weights(n, sizes[0], grid[0])
     y1s, y2s, ya, ya1 = axis_weights(h, sizes[1], grid[1])

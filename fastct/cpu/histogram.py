@@ -12,7 +12,6 @@ from numba.core import types
 
 from .._shared.borders import border_index_map
 from .._shared.histogram import check_bin_count, clahe_clip_count, clahe_tile_geometry, output_maxval
-from .._shared.volume import clahe_volume
 from ._jit import jit, jobjit, overload
 from ._threads import run_jobs
 
@@ -44,10 +43,12 @@ def clahe(batch, out, *, clip_limit, tiles, nbins, value_range, volume=False):
     """Contrast-limited adaptive equalisation per slice, OpenCV's algorithm at full bit depth.
 
     With ``volume`` the batch is one volume equalised over ``(tz, ty, tx)``
-    tiles (:func:`fastct._shared.volume.clahe_volume`, NumPy array code).
+    tiles (:func:`fastct.cpu.volume.clahe3d`).
     """
     if volume:
-        return clahe_volume(np, batch, out, clip_limit, tiles, nbins, value_range)
+        from .volume import clahe3d
+
+        return clahe3d(batch, out, clip_limit=clip_limit, tiles=tiles, nbins=nbins, value_range=value_range)
     n, h, w = batch.shape
     (tile_h, tile_w), (ph, pw) = clahe_tile_geometry(h, w, tiles)
     rows_map = border_index_map(h, 0, ph - h, "mirror")

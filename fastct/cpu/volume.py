@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._shared import volume as _vol
 from .._shared.borders import border_index_map
+from .._shared.histogram import clahe_clip_count, output_maxval
 from .._shared.validation import saturation_limits
 from ._jit import add_scaled, jobjit, rowjit
 from ._threads import run_jobs
+from .histogram import _as_type as as_type
+from .histogram import _clip_histogram as clip_histogram
+from .histogram import _lut_value as lut_value
+from .histogram import bin_index
 
 #: Rows per job of the z passes (a job touches ``k`` source rows of this band).
 BAND_ROWS = 64
@@ -179,3 +185,80 @@ def _sharpen3d_kernel(src, dst, zmap, rows_map, cols_map, cval, amount, full, lo
                             lap -= src[sz, sy, sx]
             lap += centre * (src[z, y, x] + zero)
             res[x] = add_scaled(src[z, y, x], lap, amount, lo, hi)
+
+
+def clahe3d(batch, out, *, clip_limit, tiles, nbins, value_range):
+    """CLAHE of a volume over ``(tz, ty, tx)`` tiles: the rules of :func:`fastct._shared.volume.clahe_volume`.
+
+    One job per tile builds its clipped histogram and look-up table; one job
+    per output row blends the eight nearest tables, in the array code's
+    float32 order (so the GPU, which runs that array code, agrees).
+    """
+    n, h, w = batch.shape
+    integer = batch.dtype.kind in "iu"
+    data_range = None if value_range is not None else (float(batch.min()), float(batch.max()))
+    grid, sizes, _, maps, lo, hi, nb = _vol.clahe_plan(batch.shape, tiles, integer, nbins, value_range, data_range)
+    total = sizes[0] * sizes[1] * sizes[2]
+    limit = clahe_clip_count(clip_limit, total, nb)
+    maxval = np.float32(output_maxval(out.dtype))
+    luts = np.empty(grid + (nb,), np.float32)
+    run_jobs(_clahe3d_luts, (batch, lo, hi, int(nbins or 0), nb, limit, maps[0], maps[1], maps[2],
+                             np.asarray(sizes, np.int64), total, maxval, luts), grid[0] * grid[1] * grid[2])
+    weights = [_vol.clahe_axis_weights(length, size, count) for length, size, count in zip((n, h, w), sizes, grid,
+                                                                                          strict=True)]
+    run_jobs(_clahe3d_apply, (batch, lo, hi, int(nbins or 0), nb, luts, *weights[0], *weights[1], *weights[2],
+                              maxval, out), n * h)
+    return out
+
+
+@jobjit
+def _clahe3d_luts(src, lo, hi, nbins, nb, limit, zmap, ymap, xmap, sizes, total, maxval, luts, first_job, end_job):
+    """Job ``j``: tile ``j`` (z-major) of the grid: its histogram over the padded volume, clipped, then its table."""
+    gy, gx = luts.shape[1], luts.shape[2]
+    hist = np.empty(nb, np.int64)
+    for job in range(first_job, end_job):
+        tz = job // (gy * gx)
+        ty = (job // gx) % gy
+        tx = job % gx
+        for b in range(nb):
+            hist[b] = 0
+        for z in range(tz * sizes[0], (tz + 1) * sizes[0]):
+            sz = zmap[z]
+            for y in range(ty * sizes[1], (ty + 1) * sizes[1]):
+                sy = ymap[y]
+                for x in range(tx * sizes[2], (tx + 1) * sizes[2]):
+                    v = src[sz, sy, xmap[x]]
+                    hist[bin_index(v, as_type(lo, v), as_type(hi, v), nbins, nb)] += 1
+        clip_histogram(hist, limit)
+        cum = 0
+        lut = luts[tz, ty, tx]
+        for b in range(nb):
+            cum += hist[b]
+            lut[b] = lut_value(cum, total, maxval)
+
+
+@jobjit
+def _clahe3d_apply(src, lo, hi, nbins, nb, luts, z1s, z2s, za, za1, y1s, y2s, ya, ya1, x1s, x2s, xa, xa1, maxval,
+                   dst, first_job, end_job):
+    """Job ``j``: row ``j % H`` of slice ``j // H``, blended trilinearly (x, then y per plane, then z)."""
+    h, w = src.shape[1], src.shape[2]
+    for job in range(first_job, end_job):
+        z = job // h
+        y = job % h
+        zt1, zt2, wz, wz1 = z1s[z], z2s[z], za[z], za1[z]
+        yt1, yt2, wy, wy1 = y1s[y], y2s[y], ya[y], ya1[y]
+        for x in range(w):
+            v = src[z, y, x]
+            b = bin_index(v, as_type(lo, v), as_type(hi, v), nbins, nb)
+            xt1, xt2, wx, wx1 = x1s[x], x2s[x], xa[x], xa1[x]
+            top = luts[zt1, yt1, xt1, b] * wx1 + luts[zt1, yt1, xt2, b] * wx
+            bottom = luts[zt1, yt2, xt1, b] * wx1 + luts[zt1, yt2, xt2, b] * wx
+            p1 = top * wy1 + bottom * wy
+            top = luts[zt2, yt1, xt1, b] * wx1 + luts[zt2, yt1, xt2, b] * wx
+            bottom = luts[zt2, yt2, xt1, b] * wx1 + luts[zt2, yt2, xt2, b] * wx
+            p2 = top * wy1 + bottom * wy
+            res = p1 * wz1 + p2 * wz
+            if maxval == 1.0:
+                dst[z, y, x] = res
+            else:
+                dst[z, y, x] = min(max(np.rint(res), np.float32(0.0)), maxval)
