@@ -411,32 +411,42 @@ def _resolve_blur(sigma, ksize, truncate, method, axes=None, spacing=None):
         sigma, ksize, truncate, batch_axes or _vol.PLANE_AXES, spacing)
     pair_ksize = None if ksize is None else (ks[1] or 1, ks[2] or 1)
     boxes = box_gaussian.resolve_method(method, (px[1], px[2]), pair_ksize, truncate, taps_y, taps_x)
-    if boxes is None:
-        halo = (len(taps_y) // 2, len(taps_x) // 2)
-    else:
-        halo = (box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1]))
-    return taps_y, taps_x, boxes, halo, (taps_z if len(taps_z) > 1 else None)
+    return taps_y, taps_x, boxes, _blur_halo(taps_y, taps_x, boxes), (taps_z if len(taps_z) > 1 else None)
 
 
 def _resolve_blur_plane(sigma, ksize, truncate, method):
     """:func:`_resolve_blur` for each slice (no ``axes``, no ``spacing``)."""
     taps_y, taps_x = resolve_gaussian(sigma, ksize, truncate)
     boxes = box_gaussian.resolve_method(method, as_pair(sigma, "sigma"), ksize, truncate, taps_y, taps_x)
+    return taps_y, taps_x, boxes, _blur_halo(taps_y, taps_x, boxes)
+
+
+def _blur_halo(taps_y, taps_x, boxes):
+    """Rows and columns a blur reads beyond each side of the slice: the taps' radii, or the box cascade's."""
     if boxes is None:
-        halo = (len(taps_y) // 2, len(taps_x) // 2)
-    else:
-        halo = (box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1]))
-    return taps_y, taps_x, boxes, halo
+        return len(taps_y) // 2, len(taps_x) // 2
+    return box_gaussian.radius(boxes[0]), box_gaussian.radius(boxes[1])
 
 
 def _plan_gaussian_blur(sigma, ksize, truncate, method, mode, cval, dtype, axes=None, spacing=None) -> dict:
+    return _plan_blur(sigma, ksize, truncate, method, mode, cval, dtype, axes, spacing)
+
+
+def _plan_blur(sigma, ksize, truncate, method, mode, cval, dtype, axes, spacing, **reals) -> dict:
+    """The plan of a Gaussian blur, or of an op built on one whose other parameters are the real numbers ``reals``.
+
+    ``reals`` (``amount`` for the unsharp mask) are checked after the blur and
+    stand after ``sigma`` in the request and after the taps in the kernel's
+    parameters.
+    """
     taps_y, taps_x, boxes, halo, taps_z = _resolve_blur(sigma, ksize, truncate, method, axes, spacing)
+    reals = {name: check_real(value, name) for name, value in reals.items()}
     mode = check_mode(mode)
     cval, bind = _check_cval(cval, mode)
-    request = {"sigma": sigma, "ksize": ksize, "truncate": truncate, "mode": mode}
+    request = {"sigma": sigma, **reals, "ksize": ksize, "truncate": truncate, "mode": mode}
     if method != "exact":
         request["method"] = method
-    params = {"taps_y": taps_y, "taps_x": taps_x, "mode": mode, "cval": cval, "boxes": boxes}
+    params = {"taps_y": taps_y, "taps_x": taps_x, **reals, "mode": mode, "cval": cval, "boxes": boxes}
     if taps_z is not None:
         params["taps_z"] = taps_z
     return dict(
@@ -501,26 +511,7 @@ def _plan_frequency_volume(cutoff, kind, order, pad, mode, cval, dtype, axes) ->
 
 
 def _plan_unsharp_mask(sigma, amount, ksize, truncate, method, mode, cval, dtype, axes=None, spacing=None) -> dict:
-    taps_y, taps_x, boxes, halo, taps_z = _resolve_blur(sigma, ksize, truncate, method, axes, spacing)
-    amount = check_real(amount, "amount")
-    mode = check_mode(mode)
-    cval, bind = _check_cval(cval, mode)
-    request = {"sigma": sigma, "amount": amount, "ksize": ksize, "truncate": truncate, "mode": mode}
-    if method != "exact":
-        request["method"] = method
-    params = {"taps_y": taps_y, "taps_x": taps_x, "amount": amount, "mode": mode, "cval": cval, "boxes": boxes}
-    if taps_z is not None:
-        params["taps_z"] = taps_z
-    return dict(
-        params=params,
-        halo=halo,
-        request=_volume_request(request, axes, spacing),
-        out_dtype=_float_output(dtype),
-        float_compute=True,
-        bind=bind,
-        halo_z=0 if taps_z is None else len(taps_z) // 2,
-        volumetric=taps_z is not None,
-    )
+    return _plan_blur(sigma, ksize, truncate, method, mode, cval, dtype, axes, spacing, amount=amount)
 
 
 def _plan_sharpen(amount, neighbours, mode, cval, dtype, axes=None) -> dict:
@@ -563,7 +554,8 @@ def _bind_mask(mask):
                 f"mask: expected shape {(h, w)} or {(n, h, w)} to match the image, got {tuple(mask.shape)}"
             )
         if is_cupy_array(mask) and isinstance(batch, np.ndarray):
-            raise InvalidArgumentError("mask: a CuPy mask needs a CuPy image or backend='gpu' (or pass cupy.asnumpy(mask))")
+            raise InvalidArgumentError(
+                "mask: a CuPy mask needs a CuPy image or backend='gpu' (or pass cupy.asnumpy(mask))")
         m = mask.reshape((-1, h, w))
         if not bool(m.reshape(m.shape[0], -1).any(axis=1).all()):
             raise InvalidArgumentError("mask: selects no pixel in at least one slice")
