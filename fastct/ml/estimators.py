@@ -74,7 +74,22 @@ def _check_slice_shape(estimator, X):
         )
 
 
-class Preprocess(TransformerMixin, BaseEstimator):
+class _SliceTransformer(TransformerMixin, BaseEstimator):
+    """What fastct's transformers share: they take batches of slices ``(N, H, W)``.
+
+    ``fit`` learns nothing but the slice shape, so scikit-learn may call
+    ``transform`` unfitted.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class Preprocess(_SliceTransformer):
     """Run a fastct pipeline on a batch of slices, as a scikit-learn transformer.
 
     Parameters
@@ -132,15 +147,8 @@ class Preprocess(TransformerMixin, BaseEstimator):
         out = self._pipeline().run(X, self.backend)
         return out.reshape(out.shape[0], -1) if self.flatten else out
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
-
-class Features(TransformerMixin, BaseEstimator):
+class Features(_SliceTransformer):
     """Slices -> fixed-length feature vectors (:func:`fastct.ml.features`), as a transformer.
 
     Parameters
@@ -190,13 +198,6 @@ class Features(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns."""
         return np.asarray(feature_names(self.groups, self.grid), dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
 
 class SVMClassifier(ClassifierMixin, BaseEstimator):
