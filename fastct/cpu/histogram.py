@@ -322,6 +322,19 @@ def _clip_histogram(hist, limit):
             residual -= 1
 
 
+@jit
+def _tile_lut(hist, limit, total, maxval, lut):
+    """A CLAHE tile's table ``lut[:len(hist)]``: its histogram clipped, then cumulated onto the output scale.
+
+    ``hist`` is overwritten; ``total`` is the tile's pixel count.
+    """
+    _clip_histogram(hist, limit)
+    cum = 0
+    for b in range(hist.shape[0]):
+        cum += hist[b]
+        lut[b] = _lut_value(cum, total, maxval)
+
+
 @jobjit
 def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile_w, maxval, luts, first_job, end_job):
     """Tiles ``first_job:end_job``; job ``j`` is tile ``j % (ty * tx)`` (row-major) of slice ``j // (ty * tx)``."""
@@ -344,12 +357,7 @@ def _clahe_luts(src, ranges, nb, nbins, limits, rows_map, cols_map, tile_h, tile
             for xx in range(ix * tile_w, (ix + 1) * tile_w):
                 v = row[cols_map[xx]]
                 hist[bin_index(v, _as_type(lo, v), _as_type(hi, v), nbins, k)] += 1
-        _clip_histogram(hist, limits[n])
-        cum = 0
-        lut = luts[n, iy, ix]
-        for b in range(k):
-            cum += hist[b]
-            lut[b] = _lut_value(cum, tile_total, maxval)
+        _tile_lut(hist, limits[n], tile_total, maxval, luts[n, iy, ix])
 
 
 @jobjit

@@ -25,8 +25,7 @@ from .._shared.validation import saturation_limits
 from ._jit import add_scaled, jobjit, rowjit
 from ._threads import run_jobs
 from .histogram import _as_type as as_type
-from .histogram import _clip_histogram as clip_histogram
-from .histogram import _lut_value as lut_value
+from .histogram import _tile_lut as tile_lut
 from .histogram import bin_index
 
 #: Rows per job of the z passes (a job touches ``k`` source rows of this band).
@@ -229,12 +228,7 @@ def _clahe3d_luts(src, lo, hi, nbins, nb, limit, zmap, ymap, xmap, sizes, total,
                 for x in range(tx * sizes[2], (tx + 1) * sizes[2]):
                     v = src[sz, sy, xmap[x]]
                     hist[bin_index(v, as_type(lo, v), as_type(hi, v), nbins, nb)] += 1
-        clip_histogram(hist, limit)
-        cum = 0
-        lut = luts[tz, ty, tx]
-        for b in range(nb):
-            cum += hist[b]
-            lut[b] = lut_value(cum, total, maxval)
+        tile_lut(hist, limit, total, maxval, luts[tz, ty, tx])
 
 
 @jobjit
