@@ -26,7 +26,7 @@ import json
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -113,7 +113,6 @@ class Plan:
     jobs: list
     early: list
     output_dir: Path
-    roots: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -136,7 +135,7 @@ class _Walker:
         st = os.stat(path)
         return (st.st_dev, st.st_ino)
 
-    def walk(self, folder: Path, hidden_ok: bool = False):
+    def walk(self, folder: Path):
         """Yield files below ``folder``, sorted, depth first."""
         try:
             ident = self._identity(folder)
@@ -465,7 +464,7 @@ def plan(inputs, output_dir, fmt: str = "same", *, per_file: bool = True) -> Pla
                 f"{job.source}: its output {job.output} would replace an input file; choose another output folder")))
             continue
         kept.append(job)
-    return Plan(kept, early, output_dir, roots)
+    return Plan(kept, early, output_dir)
 
 
 # ---------------------------------------------------------------------------

@@ -25,8 +25,6 @@ __all__ = ["REPORT_NAME", "SCHEMA_VERSION", "FileResult", "RunSummary", "describ
 REPORT_NAME = "report.json"
 #: version of report.json's layout; raised when a key changes meaning or goes away
 SCHEMA_VERSION = 2
-#: the stages whose times a run sums (over workers)
-STAGES = ("read", "compute", "write")
 _WORKER_NOUN = {"threads": "thread", "processes": "process", "dask": "Dask"}
 
 
