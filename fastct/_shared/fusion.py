@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .borders import border_index_map
-from .footprints import is_rectangle
+from .footprints import footprint_offsets, is_rectangle
 from .gaussian import TAP_BITS, fixed_point_taps
 
 #: Stage kinds understood by the chain kernels.
@@ -107,6 +107,25 @@ def compose_morphology(src, dst, footprint, mode, cval, kinds, *, chain, single,
     tmp = empty_like(src)
     single(src, tmp, kinds[0] == STAGE_MAX)
     return single(tmp, dst, kinds[1] == STAGE_MAX)
+
+
+def morph_slices(src, dst, footprint, mode, cval, take_max, *, chain, offsets):
+    """Erosion (``take_max=False``) or dilation of slices by a 2-D footprint on one backend.
+
+    A rectangle runs as one running min/max stage, ``chain(src, dst, stages)``.
+    Any other footprint runs as ``offsets(src, dst, offsets, ry, rx,
+    rows_map, cols_map)``: the min or max over the footprint's ``(K, 2)``
+    offsets (reflected for dilation), with ``rows_map`` and ``cols_map``
+    extending the axes by the footprint's radii ``ry`` and ``rx`` on both
+    sides (:func:`~fastct._shared.borders.border_index_map`).
+    """
+    kh, kw = footprint.shape
+    if is_rectangle(footprint):
+        return chain(src, dst, morphology_stages((STAGE_MAX if take_max else STAGE_MIN,), kh, kw, mode, cval))
+    h, w = src.shape[1], src.shape[2]
+    ry, rx = kh // 2, kw // 2
+    return offsets(src, dst, footprint_offsets(footprint, reflect=take_max), ry, rx,
+                   border_index_map(h, ry, ry, mode), border_index_map(w, rx, rx, mode))
 
 
 def chain_ok(stages: list[ChainStage]) -> bool:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared import volume as _vol
-from .._shared.borders import border_index_map
-from .._shared.footprints import footprint_offsets, is_rectangle
-from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, compose_morphology
+from .._shared.fusion import STAGE_MAX, STAGE_MIN, compose_morphology, morph_slices
 from ._jit import fill_line, jobjit, rowjit
 from ._threads import run_jobs
 from .fused import run_chain
@@ -70,19 +68,15 @@ def _morph(batch, out, footprint, mode, cval, take_max, out_range=None):
         return _vol.morph_volume(batch, out, footprint, mode, cval, take_max,
                                  plane=lambda s, d, fp2, tm: _morph(s, d, fp2, mode, cval, tm),
                                  z_extreme=z_extreme, empty=np.empty, slab=_vol.SLAB_SLICES, out_range=out_range)
-    if is_rectangle(footprint):
-        kh, kw = footprint.shape
-        kind = STAGE_MAX if take_max else STAGE_MIN
-        return run_chain(batch, out, [ChainStage(kind, kh, kw, None, None, mode, cval)])
-    n, h, w = batch.shape
-    ry, rx = footprint.shape[0] // 2, footprint.shape[1] // 2
-    rows_map = border_index_map(h, ry, ry, mode)
-    cols_map = border_index_map(w, rx, rx, mode)
-    offsets = footprint_offsets(footprint, reflect=take_max)
-    band = max(1, min(h, BAND_ROWS))
-    args = (batch, out, offsets, ry, rx, rows_map, cols_map, batch.dtype.type(cval), take_max, band)
-    run_jobs(_offsets_kernel, args, n * -(-h // band))
-    return out
+
+    def by_offsets(src, dst, offsets, ry, rx, rows_map, cols_map):
+        n, h = src.shape[0], src.shape[1]
+        band = max(1, min(h, BAND_ROWS))
+        args = (src, dst, offsets, ry, rx, rows_map, cols_map, src.dtype.type(cval), take_max, band)
+        run_jobs(_offsets_kernel, args, n * -(-h // band))
+        return dst
+
+    return morph_slices(batch, out, footprint, mode, cval, take_max, chain=run_chain, offsets=by_offsets)
 
 
 @jobjit

@@ -15,9 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._shared import volume as _vol
-from .._shared.borders import border_index_map
-from .._shared.footprints import footprint_offsets, is_rectangle
-from .._shared.fusion import STAGE_MAX, STAGE_MIN, ChainStage, compose_morphology
+from .._shared.fusion import STAGE_MAX, STAGE_MIN, compose_morphology, morph_slices
 from . import _geometry, _runtime, _transfer, volume
 from ._kernels import name_expr
 from ._launch import i32, kernels, launch, to_device
@@ -82,19 +80,15 @@ def morph_device(src, dst, footprint, mode, cval, take_max):
         return _vol.morph_volume(src, dst, footprint, mode, cval, take_max,
                                  plane=lambda s, d, fp2, tm: morph_device(s, d, fp2, mode, cval, tm),
                                  z_extreme=volume.z_extreme, empty=volume.empty, slab=max(1, src.shape[0]))
-    if is_rectangle(footprint):
-        kh, kw = footprint.shape
-        kind = STAGE_MAX if take_max else STAGE_MIN
-        return chain_device(src, dst, [ChainStage(kind, kh, kw, None, None, mode, cval)])
-    n, h, w = src.shape
-    ry, rx = footprint.shape[0] // 2, footprint.shape[1] // 2
-    rows_map = to_device(border_index_map(h, ry, ry, mode), np.int32)
-    cols_map = to_device(border_index_map(w, rx, rx, mode), np.int32)
-    offsets = footprint_offsets(footprint, reflect=take_max)
-    (kernel,) = kernels(STENCIL, src.dtype, name_expr("morph_offsets", src.dtype))
-    off = to_device(offsets, np.int32)
-    for s0, s1 in _geometry.slice_parts(n):
-        grid, block = _geometry.plane_grid(h * w, s1 - s0)
-        launch(kernel, grid, block, src[s0:s1], dst[s0:s1], i32(h), i32(w), off, i32(len(offsets)),
-               i32(take_max), rows_map, i32(ry), cols_map, i32(rx), src.dtype.type(cval))
-    return dst
+
+    def by_offsets(src, dst, offsets, ry, rx, rows_map, cols_map):
+        n, h, w = src.shape
+        (kernel,) = kernels(STENCIL, src.dtype, name_expr("morph_offsets", src.dtype))
+        off, rows_map, cols_map = (to_device(a, np.int32) for a in (offsets, rows_map, cols_map))
+        for s0, s1 in _geometry.slice_parts(n):
+            grid, block = _geometry.plane_grid(h * w, s1 - s0)
+            launch(kernel, grid, block, src[s0:s1], dst[s0:s1], i32(h), i32(w), off, i32(len(offsets)),
+                   i32(take_max), rows_map, i32(ry), cols_map, i32(rx), src.dtype.type(cval))
+        return dst
+
+    return morph_slices(src, dst, footprint, mode, cval, take_max, chain=chain_device, offsets=by_offsets)
