@@ -281,3 +281,16 @@ def test_warmup_command(capsys):
     assert cli.main(["warmup", "--dtypes", "int16,uint8", "--steps", STEPS]) == 0
     out = capsys.readouterr().out
     assert "int16: kernels ready in" in out and "uint8: kernels ready in" in out and "cache" in out
+
+
+def test_resumes_append_to_one_journal(tmp_path):
+    src = _files(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    jobs.process_files(src, out, STEPS, backend="cpu", progress="quiet")
+    for _ in range(2):
+        jobs.process_files(src, out, STEPS, backend="cpu", resume=True, progress="quiet")
+    lines = (out / MANIFEST_NAME).read_text().splitlines()
+    assert len(lines) == 1 + 3  # the header and one line per output, however many resumes
+    entry = json.loads(lines[1])
+    assert set(entry) == {"output", "files", "sources"} and set(entry["sources"][0]) == {"path", "size", "mtime_ns"}
+    assert json.loads(lines[0])["settings"]["steps"] == STEPS and json.loads(lines[0])["fastct"] == fastct.__version__

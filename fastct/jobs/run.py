@@ -258,13 +258,14 @@ def run_work(work: Work, inputs, output_dir, *, fmt: str = "same", per_file: boo
             if overwrite or (resume and any_output_exists(job)):
                 job.replace = True  # --overwrite, or an incomplete / outdated output redone
             todo.append(job)
-        # a fresh journal unless resuming one written with these settings; kept outputs carry over
-        manifest.start(fresh=not (resume and previous is not None))
+        # a fresh journal unless resuming one written with these settings, whose lines carry over
+        appending = resume and previous is not None
+        if appending:
+            manifest.entries.update(previous.entries)
+        manifest.start(fresh=not appending)
         for r in early:
             settle(r)
         for job, files in kept:
-            if not manifest.entries.get(manifest._rel(job.output)):
-                manifest.record(job, files)
             settle(FileResult(job.source, "skipped", list(files),
                               error=f"{job.output}: complete output kept (--resume)", error_type="Resumed",
                               inputs=list(job.sources) if job.series is not None else []))
