@@ -113,32 +113,29 @@ def unsharp_mask(batch, out, *, taps_y, taps_x, amount, mode, cval, boxes=None, 
     The blur is :func:`gaussian_blur` (the box cascade when ``boxes`` is given;
     volumetric with ``taps_z``).
     """
-    if taps_z is not None:  # the blur of a slab of slices (it reads the whole volume), then the combination
-        n = batch.shape[0]
-        chunk = max(1, min(n, _vol.SLAB_SLICES))
-        blurred = np.empty((chunk,) + batch.shape[1:], out.dtype)
-        lo, hi = saturation_limits(out.dtype)
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            tmp = blurred[: stop - start]
-            _gaussian_volume(batch, tmp, taps_y, taps_x, mode, cval, boxes, taps_z, (start, stop))
-            rows, jobs = row_jobs((stop - start) * batch.shape[1], batch.shape[2])
-            run_jobs(_unsharp_combine, (batch[start:stop], tmp, out[start:stop], float(amount), lo, hi, rows), jobs)
-        return out
     n, h, w = batch.shape
-    chunk = UNSHARP_CHUNK_SLICES
-    if boxes is not None:  # the box cascade gives each thread whole slices: one per thread at least
-        chunk = max(chunk, numba.get_num_threads())
+    if taps_z is not None:  # the blur of a slab of slices (it reads the whole volume), then the combination
+        chunk = _vol.SLAB_SLICES
+
+        def blur(start, stop, tmp):
+            _gaussian_volume(batch, tmp, taps_y, taps_x, mode, cval, boxes, taps_z, (start, stop))
+    else:
+        chunk = UNSHARP_CHUNK_SLICES
+        if boxes is not None:  # the box cascade gives each thread whole slices: one per thread at least
+            chunk = max(chunk, numba.get_num_threads())
+
+        def blur(start, stop, tmp):
+            gaussian_blur(batch[start:stop], tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes)
     chunk = max(1, min(n, chunk))
     blurred = np.empty((chunk, h, w), out.dtype)
     lo, hi = saturation_limits(out.dtype)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        part, tmp = batch[start:stop], blurred[: stop - start]
-        gaussian_blur(part, tmp, taps_y=taps_y, taps_x=taps_x, mode=mode, cval=cval, boxes=boxes)
+        tmp = blurred[: stop - start]
+        blur(start, stop, tmp)
         rows, jobs = row_jobs((stop - start) * h, w)
         # amount is cast to float32 inside add_scaled
-        run_jobs(_unsharp_combine, (part, tmp, out[start:stop], float(amount), lo, hi, rows), jobs)
+        run_jobs(_unsharp_combine, (batch[start:stop], tmp, out[start:stop], float(amount), lo, hi, rows), jobs)
     return out
 
 
