@@ -22,6 +22,7 @@ from . import __version__
 from .errors import (
     BackendUnavailable,
     FastCTError,
+    InvalidArgumentError,
     NotImplementedOnBackend,
     OutputExistsError,
 )
@@ -209,8 +210,16 @@ def cmd_process(args) -> int:
     from .jobs import ManifestMismatchError, OutputLockedError, process_files
 
     progress = "quiet" if args.quiet else "auto"
+    policy, passphrase = None, None
+    if args.deidentify:
+        policy, passphrase = _deid_policy(args, "process")
+    else:
+        given = [f"--{n.replace('_', '-')}" for n in ("key_file", "retain", "linkage") if getattr(args, n)]
+        given += [f"--{n.replace('_', '-')}" for n in ("rename", "allow_burned_in") if getattr(args, n)]
+        if given:
+            raise InvalidArgumentError(f"{', '.join(given)}: de-identification options need --deidentify")
     if args.scheduler:
-        return _process_on_cluster(args, progress)
+        return _process_on_cluster(args, progress, policy)
     try:
         summary = process_files(
             args.inputs,
@@ -222,38 +231,43 @@ def cmd_process(args) -> int:
             batch_size=args.batch_size,
             resume=args.resume,
             overwrite=args.overwrite,
-            executor=args.executor,
             workers=args.workers,
             fill_nan=args.fill_nan,
             png_bits=args.png_bits,
+            deidentify=policy,
+            executor="threads" if policy is not None and policy.linkage is not None else args.executor,
             progress=progress,
         )
     except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,
             NotImplementedOnBackend) as exc:
         print(f"fastct process: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if policy is not None:
+        _save_linkage(policy, args, passphrase)
     return _process_summary(summary, args)
 
 
-def _process_summary(summary, args) -> int:
+def _process_summary(summary, args, command: str = "process") -> int:
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.describe())
     if summary.interrupted:
-        print(f"fastct process: stopped by {summary.signal}; finished outputs are complete, no temporary files "
+        print(f"fastct {command}: stopped by {summary.signal}; finished outputs are complete, no temporary files "
               "were left (run again with --resume to continue)", file=sys.stderr)
     return summary.exit_code
 
 
-def _process_on_cluster(args, progress) -> int:
+def _process_on_cluster(args, progress, policy=None) -> int:
     """``fastct process --scheduler``: the same run with the Dask executor, one task per file."""
     from .jobs import ManifestMismatchError, OutputLockedError, connect, process_files
 
+    if policy is not None and policy.linkage is not None:
+        raise InvalidArgumentError("--linkage: not with --scheduler (the table is kept by one process); "
+                                   "run without --scheduler to write a linkage table")
     client, cluster = connect(args.scheduler)
     try:
         summary = process_files(
             args.inputs, args.output, args.steps, client=client, backend=args.backend, fmt=args.format,
             per_file=args.per_file, batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite,
-            fill_nan=args.fill_nan,
-            png_bits=args.png_bits, progress=progress,
+            fill_nan=args.fill_nan, png_bits=args.png_bits, deidentify=policy, progress=progress,
         )
     except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,
             NotImplementedOnBackend) as exc:
@@ -291,6 +305,100 @@ def cmd_warmup(args) -> int:
         print(f"{dtype}: kernels ready in {seconds:.1f} s")
     print(f"done in {total:.1f} s; later runs of these steps load the kernels from the cache")
     return EXIT_OK
+
+
+DEIDENTIFY_EXAMPLES = """\
+examples:
+  fastct deidentify study/ -o shared/ --key-file site.key
+  fastct deidentify "archive/**/*.dcm" -o shared/ --retain long-modified-dates,patient-characteristics --rename
+  fastct deidentify study/ -o shared/ --key-file site.key --linkage /secure/linkage.bin
+  fastct process study/ -o out/ --format nii --deidentify --key-file site.key
+
+The key file holds the secret of the keyed pseudonyms (16 bytes or more): the same key gives the same
+pseudonyms on every run and machine, another key unrelated ones. Without --key-file, $FASTCT_DEID_KEY is
+used, else a random key (nothing links two runs). The linkage table's passphrase comes from
+$FASTCT_LINKAGE_PASSPHRASE or is asked for on the terminal.
+"""
+
+#: environment variable holding the passphrase of a linkage table
+LINKAGE_PASSPHRASE_ENV = "FASTCT_LINKAGE_PASSPHRASE"
+
+
+def _add_deid_options(parser, *, in_process: bool) -> None:
+    from .deid import OPTIONS
+
+    group = parser.add_argument_group("de-identification (DICOM PS3.15 Annex E, keyed pseudonyms)")
+    if in_process:
+        group.add_argument("--deidentify", action="store_true",
+                           help="de-identify every output: DICOM headers through the profile, NIfTI and image text "
+                                "fields blanked; images that may show identifying text are skipped")
+    group.add_argument("--key-file", metavar="FILE",
+                       help="secret key of the pseudonyms (default: $FASTCT_DEID_KEY, else random per run)")
+    group.add_argument("--retain", default="", metavar="OPTION,...",
+                       help="profile options, comma-separated: " + ", ".join(o.replace("_", "-") for o in OPTIONS))
+    group.add_argument("--rename", action="store_true",
+                       help="pseudonymous output names (study-<hex>/series-<hex>/...) instead of the input's")
+    group.add_argument("--linkage", metavar="FILE",
+                       help="write the table original <-> pseudonym there, encrypted with a passphrase "
+                            f"(${LINKAGE_PASSPHRASE_ENV} or asked); it may not lie inside the output folder")
+    group.add_argument("--allow-burned-in", action="store_true",
+                       help="also write images that may show identifying text in their pixels (unchanged)")
+
+
+def _deid_policy(args, command: str):
+    """The policy of ``--deidentify`` / ``fastct deidentify`` and the linkage passphrase; usage errors raise."""
+    from .deid import LinkageTable, Policy
+    from .jobs.plan import check_inside
+
+    out = Path(args.output)
+    passphrase = None
+    if args.linkage:
+        linkage = Path(args.linkage)
+        try:
+            check_inside(linkage.resolve(), out.resolve())
+        except FastCTError:
+            pass  # outside the output folder: where it belongs
+        else:
+            raise InvalidArgumentError(f"--linkage: {linkage} lies inside the output folder {out}; the table "
+                                       "links pseudonyms back to patients, keep it apart from the shared outputs")
+        if linkage.exists() and not args.overwrite:
+            raise InvalidArgumentError(f"--linkage: {linkage} exists already (--overwrite replaces it)")
+        passphrase = os.environ.get(LINKAGE_PASSPHRASE_ENV)
+        if not passphrase:
+            if not sys.stdin.isatty():
+                raise InvalidArgumentError(f"--linkage: set {LINKAGE_PASSPHRASE_ENV} (no terminal to ask on)")
+            import getpass
+
+            passphrase = getpass.getpass(f"fastct {command}: passphrase for {linkage}: ")
+            if passphrase != getpass.getpass("again: "):
+                raise InvalidArgumentError("--linkage: the two passphrases differ")
+    policy = Policy.from_key_file(args.key_file, options=args.retain, allow_burned_in=args.allow_burned_in,
+                                  rename=args.rename, linkage=LinkageTable() if args.linkage else None)
+    if policy.key_source == "random":
+        print(f"fastct {command}: no --key-file or $FASTCT_DEID_KEY: a random key is used, so these outputs "
+              "cannot be linked to any other run's (and --resume will refuse them)", file=sys.stderr)
+    return policy, passphrase
+
+
+def _save_linkage(policy, args, passphrase) -> None:
+    if policy.linkage is not None:
+        path = policy.linkage.save(args.linkage, passphrase, overwrite=args.overwrite)
+        print(f"linkage table (encrypted): {path}", file=sys.stderr)
+
+
+def cmd_deidentify(args) -> int:
+    from .jobs import ManifestMismatchError, OutputLockedError
+    from .jobs.deidentify import deidentify_files
+
+    policy, passphrase = _deid_policy(args, "deidentify")
+    try:
+        summary = deidentify_files(args.inputs, args.output, policy, resume=args.resume, overwrite=args.overwrite,
+                                   workers=args.workers, progress="quiet" if args.quiet else "auto")
+    except (OutputExistsError, OutputLockedError, ManifestMismatchError) as exc:
+        print(f"fastct deidentify: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _save_linkage(policy, args, passphrase)
+    return _process_summary(summary, args, "deidentify")
 
 
 def _add_process(sub, default_steps: str) -> None:
@@ -339,7 +447,35 @@ def _add_process(sub, default_steps: str) -> None:
                               "the same paths)")
     process.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
     process.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
+    _add_deid_options(process, in_process=True)
     process.set_defaults(func=cmd_process)
+
+    deid = sub.add_parser(
+        "deidentify",
+        help="de-identify DICOM files (PS3.15 basic profile, keyed pseudonyms) into an output folder",
+        description=(
+            "Copy DICOM files and folders into OUTDIR through DICOM PS3.15's Basic Application Level "
+            "Confidentiality Profile (table E.1-1, as data in fastct.deid) with keyed pseudonyms: UIDs become "
+            "2.25.<HMAC-SHA256(key, UID)>, names and IDs keyed tokens; private tags are removed. Pixels and "
+            "transfer syntax are unchanged. Images that may show identifying text in their pixels (BurnedIn"
+            "Annotation YES; ultrasound, secondary and screen captures without an explicit NO) and files that "
+            "are not DICOM are skipped with the reason; unreadable files fail and are never copied. The "
+            "engine of 'fastct process': atomic writes, --resume, one run per OUTDIR, report.json, exit "
+            "status 0 / 1 (some failed) / 2 (usage)."
+        ),
+        epilog=DEIDENTIFY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deid.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive) or glob patterns")
+    deid.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    deid.add_argument("--resume", action="store_true",
+                      help="keep outputs of an earlier run with the same key and options; redo the rest")
+    deid.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    deid.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="worker threads or processes")
+    deid.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
+    deid.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
+    _add_deid_options(deid, in_process=False)
+    deid.set_defaults(func=cmd_deidentify)
 
     warmup = sub.add_parser(
         "warmup",

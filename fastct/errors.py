@@ -18,6 +18,7 @@ __all__ = [
     "NotImplementedOnBackend",
     "FileFormatError",
     "NoPixelDataError",
+    "SkippedInputError",
     "MissingDependencyError",
     "OutputExistsError",
     "BurnedInAnnotationError",
@@ -68,7 +69,12 @@ class FileFormatError(FastCTError, ValueError):
     truncated. The message names the file and what was wrong."""
 
 
-class NoPixelDataError(FileFormatError):
+class SkippedInputError(FastCTError):
+    """A valid input that fastct deliberately leaves out: batch runs report it
+    as *skipped* with this message as the reason, not as failed."""
+
+
+class NoPixelDataError(FileFormatError, SkippedInputError):
     """A valid file without an image in it (a DICOM RT plan, structured report...)."""
 
 
@@ -90,7 +96,7 @@ class OutputExistsError(FastCTError, FileExistsError):
     output would replace an input."""
 
 
-class BurnedInAnnotationError(FastCTError, ValueError):
+class BurnedInAnnotationError(SkippedInputError, ValueError):
     """An image that may show identifying text in its pixels was not de-identified.
 
     Raised for BurnedInAnnotation YES, and for kinds of image that usually

@@ -228,6 +228,51 @@ class Policy:
         policy.key_source = source
         return policy
 
+    def settings(self) -> dict:
+        """What decides the de-identified outputs, as a run's manifest records it.
+
+        The key appears only as a keyed fingerprint, which reveals nothing
+        about it: ``--resume`` with another key (a random one included) is
+        refused, so one output folder never mixes two mappings.
+
+        Examples
+        --------
+        >>> s = Policy(key=b"0123456789abcdef", options=["uids"]).settings()
+        >>> s["options"], len(s["key"]), s == Policy(key=b"0123456789abcdef", options=["uids"]).settings()
+        (['uids'], 16, True)
+        """
+        return {"options": sorted(self.options), "allow_burned_in": bool(self.allow_burned_in),
+                "rename": bool(self.rename), "key": self._token("key-fingerprint", "fastct")}
+
+    def apply_to_meta(self, meta):
+        """:func:`clean_meta` with this policy (what ``fastct process --deidentify`` calls before writing)."""
+        return clean_meta(meta, self)
+
+    def output_name(self, meta, source, suffix: str) -> PurePosixPath:
+        """The pseudonymous relative path of an output (``--rename``), ending in ``suffix``.
+
+        DICOM sources are named by study, series and instance
+        (:func:`pseudonymous_name` of the first source header); other files
+        by a keyed token of their path, so reruns with the same key agree.
+
+        Examples
+        --------
+        >>> from fastct.io.meta import ImageMeta
+        >>> p = Policy(key=b"0123456789abcdef")
+        >>> name = p.output_name(ImageMeta(None, "npy", (1, 2, 2), "int16"), "jane_doe.npy", ".npy")
+        >>> name.suffix, "jane" in str(name)
+        ('.npy', False)
+        """
+        from pydicom.dataset import Dataset
+
+        headers = [h for h in getattr(meta, "headers", []) or [] if isinstance(h, Dataset)]
+        if headers:
+            name = pseudonymous_name(headers[0], self)  # study-<hex>/series-<hex>/<number>-<hex>.dcm
+            if len(headers) > 1:  # one output for a whole series: study-<hex>/series-<hex><suffix>
+                return name.parent.with_name(name.parent.name + suffix)
+            return name.with_suffix(suffix)
+        return PurePosixPath(f"file-{self._token('file-name', str(source), 16).lower()}{suffix}")
+
     # keyed primitives -----------------------------------------------------
 
     def _mac(self, domain: str, text: str) -> bytes:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..errors import FastCTError, NoPixelDataError
+from ..errors import FastCTError, SkippedInputError
 
 __all__ = ["REPORT_NAME", "SCHEMA_VERSION", "FileResult", "RunSummary", "describe_error", "failed_result"]
 
@@ -104,7 +104,7 @@ def failed_result(source, exc: BaseException, seconds: dict | None = None) -> Fi
     >>> failed_result("a.dcm", ValueError("bad")).to_dict()
     {'input': 'a.dcm', 'status': 'failed', 'error': 'a.dcm: ValueError: bad', 'error_type': 'ValueError'}
     """
-    status = "skipped" if isinstance(exc, NoPixelDataError) else "failed"
+    status = "skipped" if isinstance(exc, SkippedInputError) else "failed"
     return FileResult(Path(source), status, error=describe_error(exc, source), error_type=type(exc).__name__,
                       seconds=dict(seconds or {}))
 

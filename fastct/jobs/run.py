@@ -364,9 +364,11 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
         Replace NaN/infinite input values with this (default: such files fail).
     png_bits : {8, 16}, optional
         PNG depth for float results (see :func:`fastct.io.write`).
-    deidentify : object, optional
-        A de-identification policy applied in the write stage of every
-        output (``policy.apply_to_meta(meta)``; see
+    deidentify : fastct.deid.Policy, optional
+        De-identify every output: its metadata is cleaned in the write stage
+        (``policy.apply_to_meta(meta)``: DICOM headers through the PS3.15
+        profile, NIfTI and image text fields blanked), and with
+        ``policy.rename`` outputs take pseudonymous names (see
         :class:`~fastct.jobs.stages.PipelineWork`).
     progress : {"auto", "bar", "log", "quiet"}
         ``auto``: a tqdm bar when stderr is a terminal, else log lines.
@@ -405,7 +407,7 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
     """
     _check_options(batch_size, resume, overwrite, fill_nan)
     work = PipelineWork(steps, backend, fill_nan=fill_nan, png_bits=png_bits, batch_size=int(batch_size),
-                        deidentify=deidentify)
+                        deidentify=deidentify, output_dir=output_dir)
     backend_name = _check_backend(work)
     work.backend = backend_name
     return run_work(work, inputs, output_dir, fmt=fmt, per_file=per_file, resume=resume, overwrite=overwrite,

@@ -109,7 +109,11 @@ class PipelineWork(Work):
         output is encoded, ``meta = deidentify.apply_to_meta(meta)`` (a new
         :class:`~fastct.io.ImageMeta` whose headers are de-identified) is
         called, so every output format gets de-identified metadata. Its
-        ``settings()`` (a dict), when present, is part of the manifest.
+        ``settings()`` (a dict), when present, is part of the manifest. With
+        its ``rename`` set, outputs take pseudonymous names under ``output_dir``
+        (:meth:`fastct.deid.Policy.output_name`).
+    output_dir : Path, optional
+        The output root (needed for pseudonymous names only).
 
     Examples
     --------
@@ -125,7 +129,7 @@ class PipelineWork(Work):
     name = "process"
 
     def __init__(self, pipeline=None, backend: str = "cpu", *, fill_nan=None, png_bits=None, batch_size: int = 64,
-                 deidentify=None):
+                 deidentify=None, output_dir=None):
         from ..pipeline import Pipeline
 
         self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
@@ -134,6 +138,7 @@ class PipelineWork(Work):
         self.png_bits = png_bits
         self.batch_size = int(batch_size)
         self.deidentify = deidentify
+        self.output_dir = None if output_dir is None else Path(output_dir)  # the root --rename names outputs under
         self.description = f"fastct {__version__}: {self.pipeline.describe()}"
 
     def __getstate__(self):
@@ -195,10 +200,15 @@ class PipelineWork(Work):
     def write(self, job: Job, result, meta, *, overwrite: bool) -> list[Path]:
         from .. import io as fio
 
+        target = job.output
         if self.deidentify is not None:
+            if getattr(self.deidentify, "rename", False) and self.output_dir is not None:
+                from .deidentify import renamed_output
+
+                target = renamed_output(job, meta, self.deidentify, self.output_dir)  # named from the source
             meta = self.deidentify.apply_to_meta(meta)
-        job.output.parent.mkdir(parents=True, exist_ok=True)
-        return fio.write(job.output, result, meta, job.format, overwrite=overwrite,
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return fio.write(target, result, meta, job.format, overwrite=overwrite,
                          description=self.description, png_bits=self.png_bits)
 
     def warm(self, payload, meta) -> None:
