@@ -66,3 +66,54 @@ def test_readme_python_block_runs(code, example_folder):
     namespace = {"__name__": "__main__"}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own examples
     assert os.getcwd() == str(example_folder)
+
+
+def _cli_examples():
+    """Every ``fastct ...`` command of the README's bash blocks, as argv lists (after ``fastct``)."""
+    import shlex
+
+    commands = []
+    for match in re.finditer(r"^```bash\n(.*?)^```", README, flags=re.S | re.M):
+        for line in match.group(1).splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words and words[0].endswith("fastct") and words[0] in ("fastct", ".venv/bin/fastct"):
+                    commands.append(words[1:])
+    return commands
+
+
+def test_every_cli_example_parses():
+    # Commands and options named in the README exist and take the values shown.
+    from fastct import cli
+
+    examples = _cli_examples()
+    assert len(examples) >= 10
+    parser = cli.build_parser()
+    for argv in examples:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse's way of refusing
+            raise AssertionError(f"README example does not parse: fastct {' '.join(argv)}") from exc
+        assert args.command == argv[0]
+
+
+def _runnable(argv) -> bool:
+    text = " ".join(argv)
+    return argv[0] in ("process", "deidentify") and "--scheduler" not in text and "/shared/" not in text \
+        and "/secure/" not in text and "--backend gpu" not in text
+
+
+@pytest.mark.parametrize("argv", [pytest.param(a, id=" ".join(a)) for a in _cli_examples() if _runnable(a)])
+def test_file_examples_run_as_written(argv, example_folder, capsys):
+    # the README's process/deidentify examples on small real files: no usage error, no failure
+    from fastct import cli
+
+    nibabel = pytest.importorskip("nibabel")
+    study = example_folder / "study"
+    study.mkdir()
+    shutil.copy(example_folder / "scans" / "ct.dcm", study / "ct.dcm")
+    nibabel.save(nibabel.Nifti1Image(np.zeros((16, 16, 3), np.int16), np.eye(4)), str(example_folder / "volume.nii.gz"))
+    (example_folder / "site.key").write_text("a README example key, 16+ bytes")
+    code = cli.main(argv + ["--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, (argv, err)
