@@ -32,6 +32,9 @@ if command -v nvcc >/dev/null 2>&1 && [ ${#cu_files[@]} -gt 0 ]; then
     echo "nvcc: ${#cu_files[@]} CUDA source(s) compile for sm_80 and sm_90"
 fi
 
+# Lint: the rule set lives in pyproject.toml ([tool.ruff]).
+.venv/bin/ruff check .
+
 # Benchmarks run once without timing so they never rot; then the test suite.
 .venv/bin/python -m pytest -q -p no:cacheprovider benchmarks --benchmark-disable
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
