@@ -189,7 +189,7 @@ def test_a_dead_worker_process_fails_its_files_and_the_rest_go_on(tmp_path):
                             chunk_size=3, progress="quiet")
     assert summary.exit_code == 1
     failed = {r.source.name: r.error for r in summary.failed}
-    assert set(failed) == {"003.npy"} and "worker process died" in failed["003.npy"]
+    assert set(failed) == {"003.npy"} and "worker process died" in failed["003.npy"], failed
     assert len(summary.ok) == 7
 
 

@@ -144,20 +144,15 @@ class ThreadExecutor(Executor):
 _WORKER_WORK = None
 
 
-def _on_term(signum, frame):  # pragma: no cover - runs in worker processes
-    from ..io._files import cleanup_temporaries
-
-    cleanup_temporaries()  # a write in progress leaves no temporary behind
-    os._exit(128 + signum)
-
-
 def _worker_init(work, threads: int, sample=None, meta=None) -> None:  # pragma: no cover - in workers
     global _WORKER_WORK
     _WORKER_WORK = work
-    # Ctrl-C reaches the whole process group: the parent alone decides, then stops the workers.
+    # Ctrl-C reaches the whole process group: the parent alone decides, then stops the workers with
+    # SIGTERM, which ends a worker at once (no Python handler: it may come twice, and a handler could
+    # deadlock on a lock the interrupted code holds); the parent then removes their temporaries.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if getattr(work, "backend", "cpu") == "cpu":
         _set_kernel_threads(threads)
     if sample is not None:
@@ -168,8 +163,8 @@ def _worker_init(work, threads: int, sample=None, meta=None) -> None:  # pragma:
             pass
 
 
-def _worker_chunk(chunk):  # pragma: no cover - runs in worker processes
-    return run_chunk(_WORKER_WORK, chunk)
+def _worker_chunk(chunk, overwrite=False):  # pragma: no cover - runs in worker processes
+    return run_chunk(_WORKER_WORK, chunk, overwrite=overwrite)
 
 
 class ProcessExecutor(Executor):
@@ -265,7 +260,7 @@ class ProcessExecutor(Executor):
             for fut in pending:
                 fut.cancel()
             finished = [(f, c) for f, c in pending.items() if f.done() and not f.cancelled() and f.exception() is None]
-            self._kill()  # SIGTERM: each worker removes its temporaries and exits
+            self._kill()  # SIGTERM ends the workers; the run then removes their temporaries
             for fut, _ in finished:
                 on_results(fut.result())
             raise
@@ -277,11 +272,15 @@ class ProcessExecutor(Executor):
         self._pool = self._start(work)  # kernels are cached by now: no warm-up sample needed
 
     def _isolate(self, work, chunk, on_results) -> None:
-        """Rerun a suspect chunk alone, then file by file, so only the file that kills a worker fails."""
+        """Rerun a suspect chunk alone, then file by file, so only the file that kills a worker fails.
+
+        A rerun replaces what its broken attempt may have written (outputs that existed before the
+        run were refused or kept at planning, and the folder is locked).
+        """
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            on_results(self._pool.submit(_worker_chunk, chunk).result())
+            on_results(self._pool.submit(_worker_chunk, chunk, True).result())
             return
         except BrokenProcessPool:
             self._restart(work)
