@@ -235,6 +235,7 @@ def cmd_process(args) -> int:
             fill_nan=args.fill_nan,
             png_bits=args.png_bits,
             deidentify=policy,
+            volume=args.volume,
             executor="threads" if policy is not None and policy.linkage is not None else args.executor,
             progress=progress,
         )
@@ -267,7 +268,8 @@ def _process_on_cluster(args, progress, policy=None) -> int:
         summary = process_files(
             args.inputs, args.output, args.steps, client=client, backend=args.backend, fmt=args.format,
             per_file=args.per_file, batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite,
-            fill_nan=args.fill_nan, png_bits=args.png_bits, deidentify=policy, progress=progress,
+            fill_nan=args.fill_nan, png_bits=args.png_bits, deidentify=policy, volume=args.volume,
+            progress=progress,
         )
     except (OutputExistsError, OutputLockedError, ManifestMismatchError, BackendUnavailable,
             NotImplementedOnBackend) as exc:
@@ -445,6 +447,9 @@ def _add_process(sub, default_steps: str) -> None:
                          help="run one Dask task per file: on a local cluster of N worker processes, or on the "
                               "cluster at that scheduler address (needs fastct[distributed]; workers must see "
                               "the same paths)")
+    process.add_argument("--volume", action="store_true",
+                         help="run each file or DICOM series as one 3-D volume with its header's voxel spacing "
+                              "(steps may then be in mm: gaussian:2mm, erode:3mm)")
     process.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
     process.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     _add_deid_options(process, in_process=True)

@@ -317,7 +317,8 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
                   batch_size: int = 64, resume: bool = False, overwrite: bool = False, executor="auto",
                   workers: int | None = None, client=None, chunk_size: int | None = None,
                   fill_nan: float | None = None, png_bits: int | None = None,
-                  deidentify=None, progress="auto", callback=None, report: bool = True) -> RunSummary:
+                  deidentify=None, volume: bool = False, progress="auto", callback=None,
+                  report: bool = True) -> RunSummary:
     """Process files and folders of CT images into ``output_dir``; never stops at a bad file.
 
     Parameters
@@ -370,6 +371,11 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
         profile, NIfTI and image text fields blanked), and with
         ``policy.rename`` outputs take pseudonymous names (see
         :class:`~fastct.jobs.stages.PipelineWork`).
+    volume : bool
+        Run each file (or DICOM series) as one volume: every step is
+        volumetric (``axes=(0, 1, 2)``) with the voxel spacing of the file's
+        header, so steps may be given in mm (``gaussian:2mm``); see
+        :class:`~fastct.jobs.stages.PipelineWork`.
     progress : {"auto", "bar", "log", "quiet"}
         ``auto``: a tqdm bar when stderr is a terminal, else log lines.
     callback : callable, optional
@@ -407,7 +413,7 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
     """
     _check_options(batch_size, resume, overwrite, fill_nan)
     work = PipelineWork(steps, backend, fill_nan=fill_nan, png_bits=png_bits, batch_size=int(batch_size),
-                        deidentify=deidentify, output_dir=output_dir)
+                        deidentify=deidentify, output_dir=output_dir, volume=volume)
     backend_name = _check_backend(work)
     work.backend = backend_name
     return run_work(work, inputs, output_dir, fmt=fmt, per_file=per_file, resume=resume, overwrite=overwrite,

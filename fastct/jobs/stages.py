@@ -114,6 +114,12 @@ class PipelineWork(Work):
         (:meth:`fastct.deid.Policy.output_name`).
     output_dir : Path, optional
         The output root (needed for pseudonymous names only).
+    volume : bool
+        Run every step volumetrically (``Pipeline(steps, volume=True)``) on
+        each file or series as one 3-D array, with the voxel spacing its
+        header gives (``ImageMeta.spacing``, z first), so steps in mm
+        (``gaussian:2mm``) are converted per file. ``pipeline`` must then be
+        a step string or list.
 
     Examples
     --------
@@ -129,10 +135,19 @@ class PipelineWork(Work):
     name = "process"
 
     def __init__(self, pipeline=None, backend: str = "cpu", *, fill_nan=None, png_bits=None, batch_size: int = 64,
-                 deidentify=None, output_dir=None):
+                 deidentify=None, output_dir=None, volume: bool = False):
         from ..pipeline import Pipeline
 
-        self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
+        self.volume = bool(volume)
+        if self.volume:
+            if isinstance(pipeline, Pipeline):
+                raise InvalidArgumentError("steps: a volume run takes the steps as text or a list (each file's "
+                                           "spacing is applied to them), not a built Pipeline")
+            # Built once here with unit spacing so that bad steps fail before any file is read.
+            self.pipeline = Pipeline(pipeline, volume=True, spacing=(1.0, 1.0, 1.0))
+            self.steps_given = pipeline
+        else:
+            self.pipeline = pipeline if isinstance(pipeline, Pipeline) else Pipeline(pipeline)
         self.backend = backend
         self.fill_nan = fill_nan
         self.png_bits = png_bits
@@ -144,18 +159,37 @@ class PipelineWork(Work):
     def __getstate__(self):
         # A pipeline travels as its steps text (it may hold functions that do not pickle) and is rebuilt there.
         state = dict(self.__dict__)
-        state["pipeline"] = (self.pipeline.describe(), getattr(self.pipeline, "fuse", True))
+        state.pop("_volume_pipelines", None)
+        if self.volume:
+            state["pipeline"] = None
+        else:
+            state["pipeline"] = (self.pipeline.describe(), getattr(self.pipeline, "fuse", True))
         return state
 
     def __setstate__(self, state):
         from ..pipeline import Pipeline
 
-        steps, fuse = state["pipeline"]
-        state["pipeline"] = Pipeline(steps, fuse=fuse)
+        if state.get("volume"):
+            state["pipeline"] = Pipeline(state["steps_given"], volume=True, spacing=(1.0, 1.0, 1.0))
+        else:
+            steps, fuse = state["pipeline"]
+            state["pipeline"] = Pipeline(steps, fuse=fuse)
         self.__dict__.update(state)
+
+    def _pipeline_for(self, spacing):
+        """The volume pipeline for one file's spacing (built once per spacing)."""
+        from ..pipeline import Pipeline
+
+        cache = self.__dict__.setdefault("_volume_pipelines", {})
+        key = None if spacing is None else tuple(float(s) for s in spacing)
+        if key not in cache:
+            cache[key] = Pipeline(self.steps_given, volume=True, spacing=key)
+        return cache[key]
 
     def settings(self) -> dict:
         s = {"steps": self.pipeline.describe(), "fill_nan": self.fill_nan, "png_bits": self.png_bits}
+        if self.volume:
+            s["volume"] = True
         if self.deidentify is not None:
             policy = self.deidentify
             s["deidentify"] = policy.settings() if hasattr(policy, "settings") else repr(policy)
@@ -178,12 +212,18 @@ class PipelineWork(Work):
                         "on them (pass --fill-nan VALUE / fill_nan= to replace them)"
                     )
                 batch = np.where(bad, np.asarray(self.fill_nan, batch.dtype), batch)
+        if self.volume:
+            return _Volume(batch, meta.spacing), meta
         return batch, meta
 
     def batch_key(self, payload):
+        if self.volume:
+            return None  # volumes never mix: each is computed alone, whole
         return payload.shape[1:] + (payload.dtype.str,)
 
     def compute(self, payloads: list) -> list:
+        if self.volume:
+            return [self._pipeline_for(p.spacing).run(p.array, self.backend) for p in payloads]
         cat = payloads[0] if len(payloads) == 1 else np.concatenate(payloads)
         if len(cat) <= self.batch_size:
             out = self.pipeline.run(cat, self.backend)
@@ -212,12 +252,26 @@ class PipelineWork(Work):
                          description=self.description, png_bits=self.png_bits)
 
     def warm(self, payload, meta) -> None:
+        if self.volume:
+            array = payload.array if isinstance(payload, _Volume) else payload
+            self._pipeline_for(getattr(meta, "spacing", None)).run(array[:3], self.backend)
+            return
         self.pipeline.run(payload[:1], self.backend)
 
     def sample(self, job: Job):
         from .. import io as fio
 
         return fio.read(job.source)  # for a series, its first file is enough to warm up on
+
+
+class _Volume:
+    """A volume read by a volume run, with its voxel spacing (mm, z first) for the steps in mm."""
+
+    def __init__(self, array, spacing):
+        self.array, self.spacing = array, spacing
+
+    def __len__(self) -> int:
+        return len(self.array)
 
 
 #: serialises backend calls of threads in one process: a kernel uses every core itself
