@@ -23,6 +23,14 @@ __all__ = [
     "OutputExistsError",
     "BurnedInAnnotationError",
     "LinkageTableError",
+    "WriteError",
+    "ManifestMismatchError",
+    "OutputLockedError",
+    "OutsideOutputError",
+    "NotDicomError",
+    "UntrustedModelError",
+    "ProfileTableError",
+    "NotAnImageError",
 ]
 
 
@@ -112,3 +120,49 @@ class BurnedInAnnotationError(SkippedInputError, ValueError):
 
 class LinkageTableError(FastCTError, ValueError):
     """A linkage table could not be read: wrong passphrase, or not a linkage file."""
+
+
+class WriteError(FastCTError, OSError):
+    """Writing an output failed; the message names the output file and the cause."""
+
+
+class ManifestMismatchError(FastCTError, ValueError):
+    """``--resume`` into a folder written with other steps, format or options."""
+
+
+class OutputLockedError(FastCTError, RuntimeError):
+    """Another run holds the output folder's lock."""
+
+
+class OutsideOutputError(FastCTError, ValueError):
+    """An output would land outside the output folder (``..``, an absolute path, a link)."""
+
+
+class NotDicomError(SkippedInputError, ValueError):
+    """An input of ``fastct deidentify`` that is not DICOM (it is left out, not copied)."""
+
+
+class UntrustedModelError(InvalidArgumentError):
+    """A model file is a pickle (joblib) file, which runs code when loaded, and trust was not given."""
+
+
+class ProfileTableError(FastCTError, ValueError):
+    """A de-identification data file shipped with fastct is malformed.
+
+    Raised when ``ps3_15_e1_1.csv`` or ``ps3_15_e3_10_1.csv`` holds a row
+    with an unknown action code, an unreadable tag or a repeated tag: the
+    profile is then not applied at all rather than applied in part.
+    """
+
+
+class NotAnImageError(NoPixelDataError):
+    """A file that holds no image fastct processes, decided by its content.
+
+    Text, unknown binary content, the data half of a header/image pair, and
+    DICOM objects that are not images to filter (segmentations, RT dose and
+    structure sets, structured reports, presentation states, key object
+    selections ...). It is a :class:`~fastct.errors.NoPixelDataError`, so a
+    batch run reports such files as *skipped*, whatever their names, while
+    damaged images (a PNG signature with a broken body, a truncated DICOM
+    file) stay :class:`~fastct.errors.FileFormatError` failures.
+    """

@@ -48,3 +48,15 @@ def test_layers_do_not_import_upwards(module):
     for upper in ("io", "jobs", "ml", "deid", "cli", "runner", "distributed"):
         pattern = rf"^\s*(from \.{upper}\b|from fastct\.{upper}\b|import fastct\.{upper}\b)"
         assert not re.search(pattern, source, re.M), (module, upper)
+
+
+def test_every_error_class_is_at_the_top_level():
+    # Every exception fastct defines lives in fastct.errors and is exported by `import fastct`.
+    import fastct
+
+    defined = set()
+    for path in (ROOT / "fastct").rglob("*.py"):
+        defined |= set(re.findall(r"^class (\w+(?:Error))\(", path.read_text(), flags=re.M))
+    missing = sorted(name for name in defined if not isinstance(getattr(fastct, name, None), type))
+    assert not missing, f"error classes not in fastct's top level: {missing}"
+    assert all((ROOT / "fastct" / "errors.py").read_text().count(f"class {n}(") == 1 for n in defined)

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from ..errors import FastCTError
+from ..errors import ProfileTableError
 
 __all__ = [
     "EDITION",
@@ -75,15 +75,6 @@ _OPTION_ACTIONS = frozenset({"K", "C", "X"})
 _PRIVATE_TAG = "(gggg,eeee) where gggg is odd"
 _TAG_RE = re.compile(r"\(([0-9A-Fa-fx]{4}),([0-9A-Fa-fx]{4})\)")
 _PRIVATE_ELEMENT_RE = re.compile(r"\(([0-9A-Fa-f]{4}),xx([0-9A-Fa-f]{2})\)")
-
-
-class ProfileTableError(FastCTError, ValueError):
-    """A de-identification data file shipped with fastct is malformed.
-
-    Raised when ``ps3_15_e1_1.csv`` or ``ps3_15_e3_10_1.csv`` holds a row
-    with an unknown action code, an unreadable tag or a repeated tag: the
-    profile is then not applied at all rather than applied in part.
-    """
 
 
 @dataclass(frozen=True)

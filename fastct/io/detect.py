@@ -12,22 +12,13 @@ import struct
 import warnings
 from pathlib import Path
 
-from ..errors import FileFormatError, NoPixelDataError
+from ..errors import (
+    FileFormatError,
+    NotAnImageError,
+)
 
 __all__ = ["EXTENSIONS", "FORMATS", "NotAnImageError", "detect_format", "image_like_name", "sniff"]
 
-
-class NotAnImageError(NoPixelDataError):
-    """A file that holds no image fastct processes, decided by its content.
-
-    Text, unknown binary content, the data half of a header/image pair, and
-    DICOM objects that are not images to filter (segmentations, RT dose and
-    structure sets, structured reports, presentation states, key object
-    selections ...). It is a :class:`~fastct.errors.NoPixelDataError`, so a
-    batch run reports such files as *skipped*, whatever their names, while
-    damaged images (a PNG signature with a broken body, a truncated DICOM
-    file) stay :class:`~fastct.errors.FileFormatError` failures.
-    """
 
 #: format name -> the extensions fastct writes it with (first is the default)
 FORMATS = {
@@ -189,7 +180,7 @@ def detect_format(path) -> str:
     >>> detect_format(p)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fastct.io.detect.NotAnImageError: ...notes.dcm: not an image file: no DICOM 'DICM' marker ...
+    fastct.errors.NotAnImageError: ...notes.dcm: not an image file: no DICOM 'DICM' marker ...
     """
     path = Path(path)
     if path.is_dir():

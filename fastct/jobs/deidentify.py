@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import SkippedInputError
+from ..errors import NotDicomError
 from .run import run_work
 from .stages import Work
 
 __all__ = ["DeidentifyWork", "deidentify_files", "renamed_output"]
-
-
-class NotDicomError(SkippedInputError, ValueError):
-    """An input of ``fastct deidentify`` that is not DICOM (it is left out, not copied)."""
 
 
 def renamed_output(job, meta, policy, output_dir: Path) -> Path:

@@ -31,7 +31,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..errors import FastCTError, InvalidArgumentError, OutputExistsError
+from ..errors import (
+    InvalidArgumentError,
+    ManifestMismatchError,
+    OutputExistsError,
+    OutputLockedError,
+    OutsideOutputError,
+)
 from .report import FileResult, failed_result
 
 __all__ = [
@@ -54,18 +60,6 @@ MANIFEST_NAME = ".fastct-manifest.jsonl"
 LOCK_NAME = ".fastct.lock"
 #: names of temporaries left by a killed writer: ``.NAME.<8 hex>.part[suffix]``
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\..*)?$")
-
-
-class OutsideOutputError(FastCTError, ValueError):
-    """An output would land outside the output folder (``..``, an absolute path, a link)."""
-
-
-class OutputLockedError(FastCTError, RuntimeError):
-    """Another run holds the output folder's lock."""
-
-
-class ManifestMismatchError(FastCTError, ValueError):
-    """``--resume`` into a folder written with other steps, format or options."""
 
 
 @dataclass
@@ -296,7 +290,7 @@ def check_inside(output: Path, output_dir: Path) -> None:
     >>> check_inside(out / ".." / "b.npy", out)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fastct.jobs.plan.OutsideOutputError: ...b.npy: lies outside the output folder ...
+    fastct.errors.OutsideOutputError: ...b.npy: lies outside the output folder ...
     """
     real_dir = Path(output_dir).resolve()
     real = Path(output).resolve()
@@ -679,7 +673,7 @@ class OutputLock:
     ...     OutputLock(out).acquire()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fastct.jobs.plan.OutputLockedError: ...another fastct run ... is writing to ...
+    fastct.errors.OutputLockedError: ...another fastct run ... is writing to ...
     """
 
     def __init__(self, output_dir):

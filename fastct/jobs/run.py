@@ -346,7 +346,7 @@ def process_files(inputs, output_dir, steps=None, *, backend: str = "auto", fmt:
         Keep outputs finished by an earlier run with the same settings and
         an unchanged source (the folder's manifest says which); redo the
         rest. Other steps, format or options raise
-        :class:`~fastct.jobs.plan.ManifestMismatchError` naming what differs.
+        :class:`~fastct.errors.ManifestMismatchError` naming what differs.
     overwrite : bool
         Replace existing outputs. Without ``resume`` or ``overwrite``,
         existing outputs raise :class:`~fastct.errors.OutputExistsError`

@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import FastCTError, InvalidArgumentError
+from ..errors import (
+    FastCTError,
+    InvalidArgumentError,
+    WriteError,
+)
 from .plan import Job
 from .report import FileResult, failed_result
 
 __all__ = ["PipelineWork", "Work", "WriteError", "process_file", "run_chunk"]
-
-
-class WriteError(FastCTError, OSError):
-    """Writing an output failed; the message names the output file and the cause."""
 
 
 def _write_error(exc: OSError, output: Path) -> WriteError:

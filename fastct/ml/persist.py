@@ -33,7 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import (
+    InvalidArgumentError,
+    UntrustedModelError,
+)
 from ._deps import require_sklearn
 
 __all__ = ["save_model", "load_model", "read_header", "UntrustedModelError", "FORMAT"]
@@ -43,10 +46,6 @@ FORMAT = "fastct-model/2"
 _JSON = "model.json"
 #: Limit on what one member of a model file may expand to (a guard against zip bombs).
 _MAX_MEMBER_BYTES = 4 << 30
-
-
-class UntrustedModelError(InvalidArgumentError):
-    """A model file is a pickle (joblib) file, which runs code when loaded, and trust was not given."""
 
 
 # ---------------------------------------------------------------------------
