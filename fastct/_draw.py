@@ -36,7 +36,7 @@ def pillow():
     Raises
     ------
     fastct.errors.MissingDependencyError
-        Pillow is not installed (``pip install 'fastct[io]'``).
+        Pillow is not installed (``pip install 'fastct-engine[io]'``).
 
     Examples
     --------

@@ -195,7 +195,7 @@ examples:
       one Dask task per file on 4 local worker processes (or --scheduler tcp://host:8786 for a cluster)
 
 formats:
-  in:  DICOM (files, series folders, multi-frame; compressed with 'fastct[dicom]'),
+  in:  DICOM (files, series folders, multi-frame; compressed with the dicom extra),
        NIfTI (.nii, .nii.gz, 3-D/4-D), PNG, JPEG, TIFF, BMP, NPY, NPZ - chosen by content
   out: same (keeps the input's; JPEG/BMP -> PNG, NPZ -> NPY), npy, png, tiff, nii, dcm
 
@@ -445,7 +445,7 @@ def _add_process(sub, default_steps: str) -> None:
                          help="PNG depth for float results (default: 8 for 8-bit inputs, else 16)")
     process.add_argument("--scheduler", default=None, metavar="local:N|tcp://HOST:PORT",
                          help="run one Dask task per file: on a local cluster of N worker processes, or on the "
-                              "cluster at that scheduler address (needs fastct[distributed]; workers must see "
+                              "cluster at that scheduler address (needs the distributed extra; workers must see "
                               "the same paths)")
     process.add_argument("--volume", action="store_true",
                          help="run each file or DICOM series as one 3-D volume with its header's voxel spacing "

@@ -38,7 +38,7 @@ import warnings
 import numpy as np
 
 from ._shared.arrays import is_dask_array
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, install_hint
 
 __all__ = ["RechunkWarning", "WHOLE_SLICE_WARN_BYTES", "limit_numba_threads", "process_dask"]
 
@@ -55,7 +55,7 @@ def _require_dask():
         import dask.array as da
     except ImportError as exc:  # pragma: no cover - exercised only without dask
         raise InvalidArgumentError(
-            "batch: a Dask array needs dask installed: pip install 'fastct[distributed]'"
+            "batch: a Dask array needs dask installed: " + install_hint("distributed")
         ) from exc
     return da
 

@@ -86,11 +86,26 @@ class NoPixelDataError(FileFormatError, SkippedInputError):
     """A valid file without an image in it (a DICOM RT plan, structured report...)."""
 
 
+#: The distribution name on the package index (the import name is ``fastct``).
+DISTRIBUTION = "fastct-engine"
+
+
+def install_hint(extra: str) -> str:
+    """How to install one of fastct's extras, from the package index and from a checkout.
+
+    Examples
+    --------
+    >>> install_hint("io")
+    "pip install 'fastct-engine[io]' (from a checkout: pip install -e '.[io]')"
+    """
+    return f"pip install '{DISTRIBUTION}[{extra}]' (from a checkout: pip install -e '.[{extra}]')"
+
+
 class MissingDependencyError(FastCTError, ImportError):
     """An optional package is needed for this file or format and is not installed.
 
     ``package`` is the package to install and ``extra`` the fastct extra that
-    pulls it in (``pip install 'fastct[io]'``).
+    pulls it in (:func:`install_hint`).
     """
 
     def __init__(self, message: str, package: str | None = None, extra: str | None = None):

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import random_image
 
 import fastct
 from fastct import dask_arrays
-from conftest import random_image
 
 da = pytest.importorskip("dask.array")
 

@@ -208,4 +208,4 @@ def test_commands_without_sklearn_exit_1_and_say_what_to_install():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert "scikit-learn" in proc.stderr and "fastct[ml]" in proc.stderr
+    assert "scikit-learn" in proc.stderr and "fastct-engine[ml]" in proc.stderr

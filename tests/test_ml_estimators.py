@@ -337,7 +337,7 @@ def test_estimators_without_sklearn_raise_a_clear_error():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "scikit-learn" in proc.stdout and "fastct[ml]" in proc.stdout
+    assert "scikit-learn" in proc.stdout and "fastct-engine[ml]" in proc.stdout
 
 
 def test_evaluate_default_is_a_stratified_80_20_split_with_seed_42():

@@ -125,7 +125,7 @@ def test_cli_process_mixed_tree(tree, tmp_path):
     assert checksums(tree) == before  # inputs untouched
     assert "11 files ok, " in proc.stdout
     assert "slices/s" in proc.stdout and "worker time: read" in proc.stdout and "compute" in proc.stdout
-    for rel, (out_rel, slices) in GOOD.items():
+    for rel, (out_rel, _slices) in GOOD.items():
         result = np.load(out / out_rel)
         source, _ = fio.read(tree / rel)
         expected = fastct.erode(source, 3, backend="cpu")
@@ -400,7 +400,8 @@ def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         cli.main(["process", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--steps", "--backend", "--format", "--batch-size", "--resume", "--overwrite", "--quiet", "exit status"):
+    flags = ("--steps", "--backend", "--format", "--batch-size", "--resume", "--overwrite", "--quiet", "exit status")
+    for flag in flags:
         assert flag in text
 
 

@@ -10,7 +10,7 @@ by a keyed per-patient offset. The same key gives the same pseudonyms on
 every run and machine; another key gives unrelated ones.
 
 Only pydicom is needed; the encrypted linkage table needs ``cryptography``
-(``pip install 'fastct[deid]'``), imported when a table is saved or loaded.
+(``pip install 'fastct-engine[deid]'``), imported when a table is saved or loaded.
 
 Examples
 --------

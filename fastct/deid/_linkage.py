@@ -14,7 +14,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from ..errors import LinkageTableError, MissingDependencyError
+from ..errors import LinkageTableError, MissingDependencyError, install_hint
 
 __all__ = ["LinkageTable"]
 
@@ -30,7 +30,7 @@ def _crypto():
     except ImportError as exc:
         raise MissingDependencyError(
             "an encrypted linkage table needs the optional package 'cryptography': "
-            "pip install 'fastct[deid]' (or pip install cryptography)",
+            + install_hint("deid") + " (or pip install cryptography)",
             package="cryptography",
             extra="deid",
         ) from exc

@@ -14,7 +14,7 @@ with :func:`read_dicom_series`. Files that hold no image to process (text,
 DICOM segmentations, RT dose, reports ...) raise :class:`NotAnImageError`, a
 :class:`~fastct.errors.NoPixelDataError`, whatever they are called.
 
-nibabel, Pillow and tifffile are optional (``pip install 'fastct[io]'``); a
+nibabel, Pillow and tifffile are optional (``pip install 'fastct-engine[io]'``); a
 missing one raises :class:`~fastct.errors.MissingDependencyError` naming it.
 
 Examples

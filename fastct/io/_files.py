@@ -18,7 +18,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from ..errors import MissingDependencyError, OutputExistsError
+from ..errors import MissingDependencyError, OutputExistsError, install_hint
 
 __all__ = ["TEMP_SUFFIX", "atomic_path", "cleanup_temporaries", "require", "write_bytes_atomic"]
 
@@ -166,7 +166,7 @@ def require(module: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         package, extra = OPTIONAL.get(module, (module, None))
-        hint = f"pip install 'fastct[{extra}]' (or pip install {package})" if extra else f"pip install {package}"
+        hint = f"{install_hint(extra)} (or pip install {package})" if extra else f"pip install {package}"
         raise MissingDependencyError(
             f"{purpose} needs the optional package {package!r}, which is not installed: {hint}",
             package=package,

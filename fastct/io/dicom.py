@@ -5,7 +5,7 @@ of files, sorted along the slice normal). Stored values are rescaled to
 physical units (Hounsfield units for CT): int16 when exact, float32
 otherwise. Colour (RGB, YBR) and palette images are converted to grey.
 Compressed transfer syntaxes decode through pydicom's pixel-data handlers;
-``pip install 'fastct[dicom]'`` adds the JPEG, JPEG-LS and JPEG 2000 decoders.
+``pip install 'fastct-engine[dicom]'`` adds the JPEG, JPEG-LS and JPEG 2000 decoders.
 
 Writing: a derived image in a new series (new Series and SOP Instance UIDs,
 ImageType DERIVED), keeping the patient, study and geometry of the source,
@@ -30,6 +30,7 @@ from ..errors import (
     InvalidArgumentError,
     MissingDependencyError,
     NoPixelDataError,
+    install_hint,
 )
 from ._files import atomic_path
 from ._values import apply_rescale, as_batch3, native, rgb_to_gray
@@ -210,7 +211,7 @@ def _check_decoder(ds, path: Path) -> None:
         options = "; ".join(decoder.missing_dependencies)
         raise MissingDependencyError(
             f"{path}: pixel data is compressed as {ts.name} and no installed decoder handles it: "
-            f"pip install 'fastct[dicom]' (installs {package}); pydicom's options: {options}",
+            f"{install_hint('dicom')} (installs {package}); pydicom's options: {options}",
             package=package,
             extra="dicom",
         )
@@ -248,7 +249,7 @@ def _decode(ds, path: Path, images_only: bool = True) -> np.ndarray:
             try:
                 import pylibjpeg  # noqa: F401
             except ImportError:
-                hint = " (installing the decoders may help: pip install 'fastct[dicom]')"
+                hint = f" (installing the decoders may help: {install_hint('dicom')})"
         name = ts.name if ts is not None else "unknown transfer syntax"
         raise FileFormatError(f"{path}: cannot decode {name} pixel data: {type(exc).__name__}: {exc}{hint}") from exc
     return arr

@@ -4,7 +4,7 @@
 float TIFFs keep their values (narrowed to int16/uint16 when they fit);
 colour (RGB, RGBA, palette, CMYK) is converted to grey with
 :func:`fastct.to_gray`. Multi-page TIFFs and animated images become batches.
-Pillow and tifffile are optional: ``pip install 'fastct[io]'``.
+Pillow and tifffile are optional: ``pip install 'fastct-engine[io]'``.
 """
 
 from __future__ import annotations

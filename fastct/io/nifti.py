@@ -1,4 +1,4 @@
-"""NIfTI in and out (nibabel, an optional dependency: ``pip install 'fastct[io]'``).
+"""NIfTI in and out (nibabel, an optional dependency: ``pip install 'fastct-engine[io]'``).
 
 A NIfTI volume ``(I, J, K)`` becomes the batch ``(K, J, I)``: one slice per
 index along the slice axis (the header's ``slice_dim`` when set, else the

@@ -26,7 +26,7 @@ import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, install_hint
 from .report import failed_result
 from .stages import run_chunk
 
@@ -411,7 +411,7 @@ def connect(scheduler: str):
         from distributed import Client
     except ImportError as exc:
         raise InvalidArgumentError(
-            "scheduler: Dask's distributed package is needed: pip install 'fastct[distributed]'"
+            "scheduler: Dask's distributed package is needed: " + install_hint("distributed")
         ) from exc
     if scheduler.startswith("local:"):
         cluster = local_cluster(int(scheduler.split(":", 1)[1]))

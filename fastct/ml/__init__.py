@@ -7,7 +7,7 @@
 and draws the confusion matrix.
 
 The estimators and the evaluation need scikit-learn (``pip install
-'fastct[ml]'``). ``import fastct.ml`` itself does not, so the feature
+'fastct-engine[ml]'``). ``import fastct.ml`` itself does not, so the feature
 functions and the ``fastct`` command work without it; using an estimator
 without scikit-learn raises an ``ImportError`` that names it.
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-INSTALL_HINT = "pip install 'fastct[ml]'"
+from ..errors import install_hint
+
+INSTALL_HINT = install_hint("ml")
 
 
 def require_sklearn(what: str):

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import install_hint
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _CLASSIFY_EPILOG = """\
@@ -133,7 +135,7 @@ def _need_sklearn(command: str) -> bool:
         import sklearn  # noqa: F401
     except ImportError as exc:
         print(f"fastct {command}: error: this command needs scikit-learn and joblib ({exc.name} is missing); "
-              "install them with: pip install 'fastct[ml]'", file=sys.stderr)
+              "install them with: " + install_hint("ml"), file=sys.stderr)
         return False
     return True
 

@@ -90,7 +90,7 @@ def evaluation_figure(confusion, classes, *, title="", scores=None, examples=Non
     Raises
     ------
     fastct.errors.MissingDependencyError
-        Pillow is not installed (``pip install 'fastct[io]'``).
+        Pillow is not installed (``pip install 'fastct-engine[io]'``).
 
     Examples
     --------
