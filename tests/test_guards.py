@@ -119,3 +119,14 @@ def test_clahe_refuses_scikit_image_clip_limits():
         fastct.Pipeline("clahe:clip_limit=0.5")
     for limit in (0, 1, 2.5):
         assert fastct.clahe(img, clip_limit=limit, backend="cpu").dtype == np.float32
+
+
+@pytest.mark.parametrize("steps", ["erode:99999", "lowpass:0.1:pad=1000000000", "gaussian:0:ksize=999999999"])
+def test_absurd_steps_are_usage_errors_on_the_command_line(tmp_path, capsys, steps):
+    from fastct import cli
+
+    np.save(tmp_path / "a.npy", np.zeros((2, 8, 8), np.int16))
+    code = cli.main(["process", str(tmp_path / "a.npy"), "-o", str(tmp_path / "out"), "--steps", steps, "-q"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE and "Traceback" not in err and steps.split(":")[0] in err
+    assert not (tmp_path / "out" / "a.npy").exists()
