@@ -326,6 +326,17 @@ $FASTCT_LINKAGE_PASSPHRASE or is asked for on the terminal.
 LINKAGE_PASSPHRASE_ENV = "FASTCT_LINKAGE_PASSPHRASE"
 
 
+def _add_files_arguments(parser) -> None:
+    """The arguments every files-in, files-out command takes (the job engine's)."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive) or glob patterns")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep outputs finished earlier with the same settings from unchanged sources")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
+
+
 def _add_deid_options(parser, *, in_process: bool) -> None:
     from .deid import OPTIONS
 
@@ -418,8 +429,7 @@ def _add_process(sub, default_steps: str) -> None:
         epilog=PROCESS_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    process.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive) or glob patterns")
-    process.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    _add_files_arguments(process)
     process.add_argument("--steps", default=default_steps,
                          help=f"pipeline steps, comma-separated (default: {default_steps})")
     process.add_argument("--backend", default="auto", choices=("auto", "cpu", "gpu"),
@@ -431,9 +441,6 @@ def _add_process(sub, default_steps: str) -> None:
                               "series, named <series key>.<ext> in the folder of its first file)")
     process.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
                          help="slices per backend call (default: 64)")
-    process.add_argument("--resume", action="store_true",
-                         help="keep outputs finished earlier with the same settings from unchanged sources")
-    process.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     process.add_argument("--executor", default="auto", choices=("auto", "threads", "processes"),
                          help="where files run: worker processes (default on the CPU backend with enough files) "
                               "or threads of one process (default on the GPU)")
@@ -450,8 +457,6 @@ def _add_process(sub, default_steps: str) -> None:
     process.add_argument("--volume", action="store_true",
                          help="run each file or DICOM series as one 3-D volume with its header's voxel spacing "
                               "(steps may then be in mm: gaussian:2mm, erode:3mm)")
-    process.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
-    process.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     _add_deid_options(process, in_process=True)
     process.set_defaults(func=cmd_process)
 
@@ -471,14 +476,8 @@ def _add_process(sub, default_steps: str) -> None:
         epilog=DEIDENTIFY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    deid.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive) or glob patterns")
-    deid.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
-    deid.add_argument("--resume", action="store_true",
-                      help="keep outputs of an earlier run with the same key and options; redo the rest")
-    deid.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    _add_files_arguments(deid)
     deid.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="worker threads or processes")
-    deid.add_argument("-q", "--quiet", action="store_true", help="no progress output, only the summary")
-    deid.add_argument("--json", action="store_true", help="print the report as JSON instead of the summary")
     _add_deid_options(deid, in_process=False)
     deid.set_defaults(func=cmd_deidentify)
 

@@ -92,6 +92,18 @@ class Executor:
         """Release workers (idempotent)."""
 
 
+def _refill(pending: dict, todo, limit: int, submit) -> None:
+    """Keep up to ``limit`` chunks in flight: ``submit(chunk)`` gives a future, ``pending`` maps it to its chunk.
+
+    A bounded window keeps every worker busy without reading far ahead of what is written.
+    """
+    while len(pending) < limit:
+        chunk = next(todo, None)
+        if chunk is None:
+            return
+        pending[submit(chunk)] = chunk
+
+
 class ThreadExecutor(Executor):
     """Chunks on ``workers`` threads of this process; compute is serialised (each kernel uses every core).
 
@@ -113,11 +125,7 @@ class ThreadExecutor(Executor):
         todo = iter(chunks)
         try:
             while True:
-                while len(pending) < 2 * self.workers:
-                    chunk = next(todo, None)
-                    if chunk is None:
-                        break
-                    pending[pool.submit(run_chunk, work, chunk, stop=self._stop)] = chunk
+                _refill(pending, todo, 2 * self.workers, lambda c: pool.submit(run_chunk, work, c, stop=self._stop))
                 if not pending:
                     break
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -232,11 +240,7 @@ class ProcessExecutor(Executor):
         todo = iter(chunks)
         try:
             while True:
-                while len(pending) < 2 * self.workers:
-                    chunk = next(todo, None)
-                    if chunk is None:
-                        break
-                    pending[self._pool.submit(_worker_chunk, chunk)] = chunk
+                _refill(pending, todo, 2 * self.workers, lambda c: self._pool.submit(_worker_chunk, c))
                 if not pending:
                     break
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
