@@ -78,7 +78,7 @@ def test_without_pillow_figures_name_the_extra_and_the_chart_is_skipped(monkeypa
 
     monkeypatch.setitem(sys.modules, "PIL", None)  # `import PIL` fails, as when Pillow is not installed
     monkeypatch.setattr(_draw, "_FONTS", {})
-    with pytest.raises(MissingDependencyError, match=r"Pillow.*fastct\[io\]"):
+    with pytest.raises(MissingDependencyError, match=r"Pillow.*fastct-engine\[io\]"):
         evaluation_figure(np.array([[1, 0], [0, 1]]), ["a", "b"])
     assert write_chart([{"group": "erode", "backend": "cpu", "dtype": "int16", "batch": "1x8x8", "pixels": 64,
                          "fastct_mpx_s": 1.0, "best_peer_mpx_s": None, "floor_mpx_s": None}],

@@ -139,7 +139,7 @@ def test_missing_decoder_names_the_package(monkeypatch):
         missing_dependencies = ["pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1"]
 
     monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda uid: Unavailable())
-    with pytest.raises(MissingDependencyError, match=r"fastct\[dicom\].*pylibjpeg-libjpeg") as info:
+    with pytest.raises(MissingDependencyError, match=r"fastct-engine\[dicom\].*pylibjpeg-libjpeg") as info:
         fio.read(sample("MR_small_jpeg_ls_lossless.dcm"))
     assert info.value.extra == "dicom" and "MR_small_jpeg_ls_lossless.dcm" in str(info.value)
 
@@ -447,7 +447,7 @@ def test_missing_optional_package_is_named(monkeypatch, tmp_path):
 
     data = np.zeros((2, 3, 4), np.int16)
     monkeypatch.setitem(sys.modules, "nibabel", None)  # import nibabel -> ImportError
-    with pytest.raises(MissingDependencyError, match=r"nibabel.*pip install 'fastct\[io\]'"):
+    with pytest.raises(MissingDependencyError, match=r"nibabel.*pip install 'fastct-engine\[io\]'"):
         fio.write(tmp_path / "x.nii", data)
     monkeypatch.setitem(sys.modules, "tifffile", None)
     with pytest.raises(MissingDependencyError, match="tifffile"):
