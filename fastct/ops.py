@@ -62,7 +62,7 @@ from ._shared.validation import (
     check_real,
     compute_dtype,
 )
-from .errors import InvalidArgumentError, StepError
+from .errors import FastCTError, InvalidArgumentError, StepError
 
 #: Parameters every public function takes that are not the operation's own.
 RUN_ARGUMENTS = ("image", "backend", "out")
@@ -125,6 +125,7 @@ class Step:
     def __call__(self, image, backend="auto", out=None):
         """Run the step on ``image`` (validated) and return the result."""
         backend_name = backends.resolve(backend, image)
+        check_run_memory([self], image, out is not None)
         batch, squeeze = as_batch(image, keep_float64=self.keep_float64)
         out_dtype = np.dtype(self.out_dtype(batch.dtype))
         user_shape = batch.shape[1:] if squeeze else batch.shape
@@ -152,6 +153,34 @@ class Step:
             batch = batch.astype(out_dtype)
         self.kernel(module)(batch, target, **params)
         return target
+
+
+def check_run_memory(steps, image, out_given: bool) -> None:
+    """Refuse, before anything is allocated, a run whose results would exceed the memory budget.
+
+    Counts what a run allocates besides the caller's arrays: a converted copy
+    of the input (when its dtype or layout changes) and, at the worst point,
+    one step's input and result side by side (the last result is the
+    caller's when ``out`` is given). Padded spectra are checked by the
+    frequency steps themselves.
+    """
+    shape, dtype = getattr(image, "shape", None), getattr(image, "dtype", None)
+    if shape is None or dtype is None or not steps:
+        return
+    try:
+        current = compute_dtype(check_dtype(dtype), all(s.keep_float64 for s in steps))
+    except FastCTError:
+        return  # as_batch reports the dtype itself
+    pixels = math.prod(int(n) for n in shape)
+    converted = pixels * current.itemsize if current != np.dtype(dtype) else 0
+    sizes = []
+    for step in steps:
+        current = step.output_dtype(current)
+        sizes.append(pixels * current.itemsize)
+    if out_given:
+        sizes[-1] = 0
+    peak = max(size + (sizes[i - 1] if i else 0) for i, size in enumerate(sizes))
+    check_memory(converted + peak, "image", f"{len(steps)} step(s) on a {tuple(shape)} {np.dtype(dtype).name} batch")
 
 
 # ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from ._shared.fusion import chain_ok, equalize_fusable, stages_for_step
 from ._shared.histogram import output_maxval
 from ._shared.validation import as_batch, check_out, compute_dtype
 from .errors import FastCTError, InvalidArgumentError, StepError
-from .ops import RUN_ARGUMENTS, Step, lookup, step_names
+from .ops import RUN_ARGUMENTS, Step, check_run_memory, lookup, step_names
 
 __all__ = ["DEFAULT_STEPS", "Pipeline", "parse_steps", "process"]
 
@@ -359,6 +359,7 @@ class Pipeline:
         # with the monotone float64 -> float32 rounding, so the results are
         # those of converting at the first float32 step.
         keep64 = all(s.keep_float64 for s in self.steps)
+        check_run_memory(self.steps, batch, out is not None)
         data, squeeze = as_batch(batch, keep_float64=keep64)
         user_shape = data.shape[1:] if squeeze else data.shape
         out = check_out(out, user_shape, self.output_dtype(data.dtype), like=batch)

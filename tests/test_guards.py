@@ -130,3 +130,16 @@ def test_absurd_steps_are_usage_errors_on_the_command_line(tmp_path, capsys, ste
     err = capsys.readouterr().err
     assert code == cli.EXIT_USAGE and "Traceback" not in err and steps.split(":")[0] in err
     assert not (tmp_path / "out" / "a.npy").exists()
+
+
+def test_runs_beyond_the_budget_are_refused_before_allocating(monkeypatch):
+    x = np.zeros((4, 64, 64), np.int16)  # 32 KiB; the default pipeline's float32 result is 64 KiB
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "64K")
+    with pytest.raises(fastct.InvalidArgumentError, match=r"image: 4 step\(s\) on a \(4, 64, 64\) int16 batch"):
+        fastct.process(x, backend="cpu")
+    with pytest.raises(fastct.InvalidArgumentError, match=r"image: 1 step\(s\)"):
+        fastct.gaussian_blur(x.astype(np.float64), 1.0, backend="cpu")  # a float32 copy and its result
+    assert fastct.erode(x, 3, backend="cpu").shape == x.shape  # 32 KiB of result fits
+    out = np.empty(x.shape, np.float32)
+    monkeypatch.setenv("FASTCT_MAX_MEMORY", "100K")
+    assert fastct.process(x, backend="cpu", out=out) is out  # the caller's out= is not counted
