@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
+from ml_doubles import FakeCumlSVC, install_fake_gpu  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -356,44 +357,9 @@ def test_evaluate_default_is_a_stratified_80_20_split_with_seed_42():
 # The GPU dispatch, exercised with a stand-in GPU backend (NumPy namespace, scikit-learn's SVC as "cuML")
 
 
-class _FakeCumlSVC:
-    """Takes float labels and device arrays like cuML's SVC; can turn itself into scikit-learn's."""
-
-    def __init__(self, **params):
-        from sklearn.svm import SVC
-
-        self._svc = SVC(**params)
-
-    def fit(self, X, y, sample_weight=None):
-        self.fit_weights = sample_weight
-        self._svc.fit(X, y, sample_weight=sample_weight)
-        return self
-
-    def predict(self, X):
-        return self._svc.predict(X).astype(np.float64)
-
-    def decision_function(self, X):
-        return self._svc.decision_function(X)
-
-    def as_sklearn(self):
-        return self._svc
-
-
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    import types
-
-    from fastct import backends
-
-    hooks = types.SimpleNamespace(array_module=lambda: np, cuml_svc=lambda: None)
-    fake = types.SimpleNamespace(features=hooks)
-    real_get = backends.get
-
-    def get(backend="auto", array=None):
-        return fake if backends.resolve(backend, array) == "gpu" else real_get(backend, array)
-
-    monkeypatch.setattr(backends, "get", get)
-    return hooks
+    return install_fake_gpu(monkeypatch)
 
 
 def test_gpu_without_cuml_uses_the_own_linear_svm(feats, fake_gpu):
@@ -412,7 +378,7 @@ def test_gpu_without_cuml_uses_the_own_linear_svm(feats, fake_gpu):
 
 def test_gpu_with_cuml_uses_it_and_pickles_portably(feats, fake_gpu):
     X, y = feats
-    fake_gpu.cuml_svc = lambda: _FakeCumlSVC
+    fake_gpu.cuml_svc = lambda: FakeCumlSVC
     clf = SVMClassifier("rbf", backend="gpu").fit(X, y)
     assert clf.solver_ == "cuml"
     ref = SVMClassifier("rbf", backend="cpu").fit(X, y)

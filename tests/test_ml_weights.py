@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import types
 import warnings
 
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
+from ml_doubles import FakeCumlSVC, install_fake_gpu  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -313,42 +313,10 @@ def test_weighted_cross_validation_with_metadata_routing():
 # the cuML path, with a stand-in for cuML's SVC (documented API: fit(X, y, sample_weight=None))
 
 
-class _FakeCumlSVC:
-    fits: list = []  # noqa: RUF012 - the record of every fit, shared on purpose
-
-    def __init__(self, **params):
-        self.params = params
-        self._svc = SVC(**params)
-
-    def fit(self, X, y, sample_weight=None):
-        _FakeCumlSVC.fits.append((self.params, sample_weight))
-        self._svc.fit(X, y, sample_weight=sample_weight)
-        return self
-
-    def predict(self, X):
-        return self._svc.predict(X).astype(np.float64)
-
-    def decision_function(self, X):
-        return self._svc.decision_function(X)
-
-    def as_sklearn(self):
-        return self._svc
-
-
 @pytest.fixture
 def fake_cuml(monkeypatch):
-    from fastct import backends
-
-    hooks = types.SimpleNamespace(array_module=lambda: np, cuml_svc=lambda: _FakeCumlSVC)
-    fake = types.SimpleNamespace(features=hooks)
-    real_get = backends.get
-
-    def get(backend="auto", array=None):
-        return fake if backends.resolve(backend, array) == "gpu" else real_get(backend, array)
-
-    monkeypatch.setattr(backends, "get", get)
-    _FakeCumlSVC.fits.clear()
-    return _FakeCumlSVC
+    install_fake_gpu(monkeypatch, FakeCumlSVC)
+    return FakeCumlSVC
 
 
 def test_cuml_gets_sample_weights_for_two_classes(fake_cuml):
