@@ -49,10 +49,6 @@ def features(batch, out, *, image=None, grid, tissue9, dense9, air9, hu9, min_ar
     return out
 
 
-#: The feature kernels exist on this backend.
-READY = True
-
-
 def array_module():
     """The array namespace of this backend (NumPy)."""
     return np
