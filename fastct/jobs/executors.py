@@ -273,7 +273,10 @@ class ProcessExecutor(Executor):
 
     def _restart(self, work) -> None:
         self._kill()
-        self._pool = self._start(work)  # kernels are cached by now: no warm-up sample needed
+        # Spawned, not forked: by now this process runs threads (the pool's own, maybe kernel threads),
+        # and a child forked beside them can inherit a held lock and die, failing a healthy file.
+        # The kernels are in the disk cache: no warm-up sample needed.
+        self._pool = self._start(work, fork=False)
 
     def _isolate(self, work, chunk, on_results) -> None:
         """Rerun a suspect chunk alone, then file by file, so only the file that kills a worker fails.
