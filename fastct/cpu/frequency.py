@@ -43,16 +43,14 @@ ROW_BLOCK = 64
 
 def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
     """Keep frequencies below ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
-    if volume:
-        return _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
-    return _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
+    run = _filter_volume if volume else _filter
+    return run(batch, out, cutoff, kind, order, pad, mode, cval, highpass=False)
 
 
 def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
     """Keep frequencies above ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
-    if volume:
-        return _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
-    return _filter(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
+    run = _filter_volume if volume else _filter
+    return run(batch, out, cutoff, kind, order, pad, mode, cval, highpass=True)
 
 
 def _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
