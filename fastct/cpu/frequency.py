@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import scipy.fft
 
 from .._shared.borders import border_index_map
 from .._shared.frequency import frequency_response, resolve_padding, store_rounded
@@ -41,6 +40,13 @@ FFT_WORKERS = 1
 ROW_BLOCK = 64
 
 
+def _fft():
+    """scipy.fft, imported on first use: a quarter of a second that runs without frequency steps skip."""
+    import scipy.fft
+
+    return scipy.fft
+
+
 def lowpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
     """Keep frequencies below ``cutoff`` cycles/pixel (over (z, y, x) with ``volume``)."""
     run = _filter_volume if volume else _filter
@@ -56,9 +62,10 @@ def highpass(batch, out, *, cutoff, kind, order, pad, mode, cval, volume=False):
 def _filter_volume(batch, out, cutoff, kind, order, pad, mode, cval, highpass):
     """One 3-D real FFT of the whole volume (see :func:`fastct._shared.volume.frequency_volume`)."""
     workers = numba.get_num_threads()
+    fft = _fft()
     return frequency_volume(
-        np, lambda x: scipy.fft.rfftn(x, workers=workers),
-        lambda X, s: scipy.fft.irfftn(X, s=s, workers=workers, overwrite_x=True),
+        np, lambda x: fft.rfftn(x, workers=workers),
+        lambda X, s: fft.irfftn(X, s=s, workers=workers, overwrite_x=True),
         batch, out, cutoff, kind, order, pad, mode, cval, highpass)
 
 
@@ -83,20 +90,22 @@ def _filter_slices(batch, out, response, rows, cols, origin, cval, first, end):
     full_h, half_w = response.shape
     full_w = len(cols) if cols is not None else batch.shape[2]
     spectrum = np.empty((full_h, half_w), dtype=np.complex64)
+    fft = _fft()
     for i in range(first, end):
         _forward(batch[i], spectrum, rows, cols, cval)
         # Columns in place: scipy's own FFT reuses a complex input's buffer when
         # overwrite_x is set; the result is taken as returned all the same, in
         # case another scipy.fft backend is in use.
-        spectrum = scipy.fft.fft(spectrum, axis=0, overwrite_x=True, workers=FFT_WORKERS)
+        spectrum = fft.fft(spectrum, axis=0, overwrite_x=True, workers=FFT_WORKERS)
         spectrum *= response
-        spectrum = scipy.fft.ifft(spectrum, axis=0, norm="forward", overwrite_x=True, workers=FFT_WORKERS)
+        spectrum = fft.ifft(spectrum, axis=0, norm="forward", overwrite_x=True, workers=FFT_WORKERS)
         _inverse(spectrum, out[i], full_w, origin)
 
 
 def _forward(image, spectrum, rows, cols, cval):
     """Real FFT of every row of the padded ``image`` into ``spectrum``, a block of rows at a time."""
     full_h = spectrum.shape[0]
+    fft = _fft()
     for r0 in range(0, full_h, ROW_BLOCK):
         r1 = min(full_h, r0 + ROW_BLOCK)
         src = image[r0:r1] if rows is None else image[rows[r0:r1]]
@@ -106,14 +115,15 @@ def _forward(image, spectrum, rows, cols, cval):
             block[:, cols < 0] = cval
         if rows is not None:
             block[rows[r0:r1] < 0] = cval
-        spectrum[r0:r1] = scipy.fft.rfft(block, axis=-1, workers=FFT_WORKERS)
+        spectrum[r0:r1] = fft.rfft(block, axis=-1, workers=FFT_WORKERS)
 
 
 def _inverse(spectrum, out, full_w, origin):
     """Inverse real FFT of the rows inside the crop, rounded into ``out`` a block at a time."""
     py0, px0 = origin
     h, w = out.shape
+    fft = _fft()
     for r0 in range(0, h, ROW_BLOCK):
         r1 = min(h, r0 + ROW_BLOCK)
-        block = scipy.fft.irfft(spectrum[py0 + r0 : py0 + r1], n=full_w, axis=-1, norm="forward", workers=FFT_WORKERS)
+        block = fft.irfft(spectrum[py0 + r0 : py0 + r1], n=full_w, axis=-1, norm="forward", workers=FFT_WORKERS)
         store_rounded(np, block[:, px0 : px0 + w], out[r0:r1])

@@ -232,6 +232,9 @@ def _decode(ds, path: Path, images_only: bool = True) -> np.ndarray:
         if keyword not in ds:
             raise FileFormatError(f"{path}: DICOM image without the required {keyword} element")
     _check_decoder(ds, path)
+    arr = _native_grey_pixels(ds)
+    if arr is not None:
+        return arr
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -252,6 +255,52 @@ def _decode(ds, path: Path, images_only: bool = True) -> np.ndarray:
                 hint = f" (installing the decoders may help: {install_hint('dicom')})"
         name = ts.name if ts is not None else "unknown transfer syntax"
         raise FileFormatError(f"{path}: cannot decode {name} pixel data: {type(exc).__name__}: {exc}{hint}") from exc
+    return arr
+
+
+#: uncompressed little-endian transfer syntaxes whose Pixel Data bytes are the pixel values as they are
+_NATIVE_LITTLE_ENDIAN = frozenset(("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"))
+
+
+def _native_grey_pixels(ds) -> np.ndarray | None:
+    """Pixel values of an uncompressed 8- or 16-bit grey image, as pydicom's ``pixel_array`` gives them.
+
+    CT's common case, decoded here without ``pixel_array``'s per-call set-up
+    (about as long as parsing the header); the same values: the bytes read
+    as (un)signed integers of Bits Allocated, and where Bits Stored is
+    smaller, the unused high bits dropped by the same left-then-right shift
+    (sign-extending signed values). Returns None for everything else (and
+    for pixel data shorter than the header promises), which pydicom decodes,
+    raising its errors.
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or str(meta.get("TransferSyntaxUID", "")) not in _NATIVE_LITTLE_ENDIAN:
+        return None
+    if 0x7FE00010 not in ds or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        return None
+    if not str(ds.get("PhotometricInterpretation", "")).strip().startswith("MONOCHROME"):
+        return None
+    try:
+        bits, stored = int(ds.BitsAllocated), int(ds.BitsStored)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        signed = int(ds.PixelRepresentation) == 1
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if bits not in (8, 16) or not 0 < stored <= bits or rows < 1 or cols < 1 or frames < 1:
+        return None
+    data = ds.PixelData
+    dtype = np.dtype(("<i" if signed else "<u") + str(bits // 8))
+    count = frames * rows * cols
+    if not isinstance(data, bytes) or len(data) < count * dtype.itemsize:
+        return None
+    # A read-only view on the element's bytes: the modality LUT makes the result a new array in the
+    # usual case, and read_dicom copies it when nothing did.
+    arr = np.frombuffer(data, dtype, count).reshape((frames, rows, cols) if frames > 1 else (rows, cols))
+    if stored < bits:
+        arr = arr.copy()
+        np.left_shift(arr, bits - stored, out=arr)
+        np.right_shift(arr, bits - stored, out=arr)
     return arr
 
 
@@ -299,7 +348,13 @@ def _fg_item(ds, sequence: str, frame: int | None = None):
         return None
 
 
+#: Shared and Per-frame Functional Groups Sequences (enhanced objects)
+_FUNCTIONAL_GROUPS = (0x52009229, 0x52009230)
+
+
 def _frame_attr(ds, sequence: str, keyword: str, frame: int):
+    if _FUNCTIONAL_GROUPS[0] not in ds and _FUNCTIONAL_GROUPS[1] not in ds:
+        return ds.get(keyword)  # not an enhanced object (looking for its groups costs more than the rest)
     for item in (_fg_item(ds, sequence, frame), _fg_item(ds, sequence)):
         if item is not None and keyword in item:
             return item.get(keyword)
@@ -431,6 +486,8 @@ def read_dicom(path, *, keep_pixel_data: bool = False, images_only: bool = True)
     else:
         slope, inter = _rescale(ds, frames)
         batch = np.ascontiguousarray(apply_rescale(arr, slope, inter))
+    if not batch.flags.writeable:  # still a view on the file's bytes: the caller gets its own array
+        batch = batch.copy()
     notes: list = []
     positions, row_dir, col_dir, spacing = _geometry(ds, frames, notes)
     normal = _normal(row_dir, col_dir)
