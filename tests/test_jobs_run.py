@@ -174,6 +174,44 @@ def test_processes_and_threads_write_the_same_outputs(tmp_path):
     assert report["executor"] == "processes" and report["seconds"]["read"] > 0 and report["seconds"]["compute"] > 0
 
 
+_FORK_PROBE = """
+import sys
+import numpy as np
+import fastct.jobs.executors as ex
+from fastct.jobs import process_files
+
+seen = []
+start = ex.ProcessExecutor._start
+
+
+def _start(self, work, sample=None, meta=None, fork=None):
+    seen.append(fork)
+    return start(self, work, sample, meta, fork)
+
+
+if __name__ == "__main__":
+    ex.ProcessExecutor._start = _start
+    for i in range(4):
+        np.save(f"{sys.argv[1]}/{i}.npy", np.full((1, 32, 32), i, np.int16))
+    summary = process_files(sys.argv[1], sys.argv[2], "erode:3,gaussian:1", backend="cpu",
+                            executor="processes", workers=2, progress="quiet")
+    print(summary.exit_code, seen)
+"""
+
+
+def test_cpu_workers_are_forked_with_the_warm_kernels(tmp_path):
+    """As from the command line: workers are forked after the warm-up (inheriting its kernels), not
+    spawned (re-importing and reloading everything, about a second each); scipy's BLAS threads,
+    started while numba loads the kernels, must not stop that."""
+    (tmp_path / "in").mkdir()
+    probe = tmp_path / "probe.py"
+    probe.write_text(_FORK_PROBE)
+    run = subprocess.run([sys.executable, str(probe), str(tmp_path / "in"), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[-2] == "0 [True]", run.stdout
+
+
 class _DyingWork(jobs.PipelineWork):
     """Kills its worker process on one file, as the kernel's OOM killer would."""
 

@@ -19,6 +19,7 @@ says ``interrupted: true``, and the exit code is 128 + the signal number.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import threading
@@ -137,6 +138,11 @@ def _warm(work: Work, executor, first_job, note) -> float:
     kind = getattr(payload, "dtype", None)
     kind = f"for {kind} " if kind is not None else ""
     here = not processes or getattr(work, "backend", "cpu") == "cpu"
+    if processes and here:
+        # Loading kernels makes numba import scipy.linalg, whose BLAS starts idle threads on import
+        # (harmless to a fork): import it first, so that the count below changes only with kernel pools.
+        with contextlib.suppress(ImportError):
+            importlib.import_module("scipy.linalg")
     threads_before = native_threads()
     t0 = time.perf_counter()
     if not here:
