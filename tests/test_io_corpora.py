@@ -131,6 +131,43 @@ def test_native_pixel_fast_path_equals_pixel_array():
     assert decoded >= 40 and unused_bits >= 10, (decoded, unused_bits)
 
 
+def _plain(value):
+    """A pydicom value as plain Python: numbers as float/int, text as str, several values as a list."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        items = [_plain(v) for v in value]
+        return items if len(items) > 1 else (items[0] if items else None)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    return str(value).strip()
+
+
+def test_raw_values_equal_pydicoms_conversion():
+    """The reader's raw-element parsing gives what pydicom's conversion gives, element by element."""
+    from fastct.io.dicom import _TAGS, _value
+
+    checked = 0
+    for path in _dicom_corpus():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                raw = pydicom.dcmread(path, stop_before_pixels=True)
+                converted = pydicom.dcmread(path, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001, S112 - unreadable: not this test's concern
+                continue
+            for keyword in _TAGS:
+                try:
+                    want = _plain(converted.get(keyword))
+                except Exception:  # noqa: BLE001, S112 - pydicom cannot convert it either
+                    continue
+                assert _plain(_value(raw, keyword)) == want, (path.name, keyword)
+                checked += 1
+    assert checked > 3000, checked
+
+
 def test_native_pixels_of_a_read_are_writable_and_owned(tmp_path):
     from pydicom.data import get_testdata_file
 
