@@ -292,11 +292,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: what ``fastct warmup`` compiles by default: the dtypes scans and images come in
+WARMUP_DTYPES = "int16,uint8,uint16,float32"
+
+
 def cmd_warmup(args) -> int:
     """``fastct warmup``: compile the kernels of a pipeline for some dtypes into the cache, once."""
     from .pipeline import Pipeline
 
     pipe = Pipeline(args.steps)
+    print(f"compiling the {args.backend} kernels of {pipe.describe()} for {args.dtypes} into the kernel cache "
+          "(once; each dtype takes seconds, later runs load them at once)", flush=True)
     total = 0.0
     for name in args.dtypes.split(","):
         dtype = np.dtype(name.strip())
@@ -488,11 +494,13 @@ def _add_process(sub, default_steps: str) -> None:
             "Compile the CPU (or GPU) kernels a pipeline needs for the given dtypes and store them in the "
             "kernel cache. A first run compiles them anyway; warm up at set-up time to keep that out of it."
         ),
-        epilog="example:\n  fastct warmup --dtypes int16,uint8",
+        epilog="examples:\n  fastct warmup\n  fastct warmup --dtypes int16 --steps erode:3,gaussian:1.1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     warmup.add_argument("--steps", default=default_steps, help=f"pipeline steps (default: {default_steps})")
-    warmup.add_argument("--dtypes", default="int16", help="comma-separated dtypes (default: int16, CT's)")
+    warmup.add_argument("--dtypes", default=WARMUP_DTYPES,
+                        help=f"comma-separated dtypes (default: {WARMUP_DTYPES}: CT's int16, 8- and 16-bit "
+                             "images, float volumes)")
     warmup.add_argument("--backend", default="cpu", choices=("auto", "cpu", "gpu"), help="backend (default: cpu)")
     warmup.set_defaults(func=cmd_warmup)
 
