@@ -32,7 +32,7 @@ from ..errors import (
     NoPixelDataError,
     install_hint,
 )
-from ._files import write_bytes_atomic
+from ._files import atomic_path
 from ._values import apply_rescale, as_batch3, native, rgb_to_gray
 from .detect import NotAnImageError
 from .meta import ImageMeta, IOWarning, affine_from_geometry, geometry_from_affine
@@ -1141,9 +1141,10 @@ def _source_name(meta, index: int):
     return files[index] if index < len(files) else meta.path
 
 
-def _encode_file(ds) -> bytes:
+def _encode_file(ds, fp=None) -> bytes | None:
     """``ds`` as a DICOM file (explicit VR little endian): the bytes of pydicom's
-    ``dcmwrite(..., enforce_file_format=True)``, several times faster.
+    ``dcmwrite(..., enforce_file_format=True)``, several times faster; written
+    to ``fp`` (a pydicom ``DicomFileLike``) or, without one, returned.
 
     A derived header shares most of its elements with the source as pydicom's
     raw elements (see :func:`_copy_header`): when they already are explicit VR
@@ -1168,14 +1169,15 @@ def _encode_file(ds) -> bytes:
                              ("MediaStorageSOPInstanceUID", "SOPInstanceUID")):
         if file_meta.get(meta_key) is None or (ds.get(ds_key) and ds.get(ds_key) != file_meta.get(meta_key)):
             setattr(file_meta, meta_key, ds.get(ds_key))
-    fp = DicomBytesIO()
+    to_bytes = fp is None
+    fp = DicomBytesIO() if to_bytes else fp
     fp.is_implicit_VR, fp.is_little_endian = False, True
     fp.write(preamble)
     fp.write(b"DICM")
     write_file_meta_info(fp, file_meta, enforce_standard=True)
     if (False, True) != ds.original_encoding or ds.original_character_set != ds._character_set:
         write_dataset(fp, ds)  # pydicom re-encodes every element (VR and character set rules)
-        return fp.getvalue()
+        return fp.getvalue() if to_bytes else None
     encodings = ds.get("SpecificCharacterSet", "iso8859")
     pack_short, pack_long = _struct_packers()
     for tag in sorted(ds.keys()):
@@ -1194,7 +1196,7 @@ def _encode_file(ds) -> bytes:
                 fp.write(value)
                 continue
         write_data_element(fp, elem, encodings)  # as pydicom's write_dataset hands it over
-    return fp.getvalue()
+    return fp.getvalue() if to_bytes else None
 
 
 def _struct_packers():
@@ -1204,11 +1206,13 @@ def _struct_packers():
 
 
 def _save(ds, path: Path, overwrite: bool, source=None) -> Path:
+    from pydicom.filebase import DicomFileLike
+
     try:
-        with warnings.catch_warnings():
+        # streamed into the temporary file: a large multi-frame object is never held twice in memory
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = _encode_file(ds)
-        write_bytes_atomic(path, data, overwrite=overwrite)
+            _encode_file(ds, DicomFileLike(fh))
     except FastCTError:
         raise
     except OSError:
