@@ -13,6 +13,16 @@ with pixel data and rescale tags matching the processed dtype, in the
 source's object type where the result fits it and a Multi-frame Grayscale
 Secondary Capture otherwise (see :func:`write_dicom`). Objects that are not
 images to filter (segmentations, RT dose ...) are refused when read.
+
+Speed: pydicom parses and encodes; what it does per file besides (pixel
+decoding set-up, converting every element touched, its general element
+writer) cost as much as the parsing. So the common case takes short cuts
+with pydicom's results: uncompressed grey pixel data is decoded here
+(:func:`_native_grey_pixels`), the dozen header values the reader needs are
+parsed from the raw elements (:func:`_value`), which stay raw, and raw
+elements are copied into the derived file as bytes (:func:`_encode_file`).
+Tests hold each short cut to pydicom's own output over its test corpus:
+the same pixel values, the same values, the same file bytes.
 """
 
 from __future__ import annotations

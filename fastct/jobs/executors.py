@@ -50,6 +50,22 @@ def native_threads() -> int:
         return threading.active_count()
 
 
+def threads_settle_to(count: int, timeout: float = 0.2) -> bool:
+    """Wait (up to ``timeout`` s) until this process has at most ``count`` native threads.
+
+    A joined Python thread is done, but its native thread may still be on its
+    way out for a moment: counted at once, it would look like a new pool.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while native_threads() > count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 @contextlib.contextmanager
 def one_kernel_thread():
     """CPU kernels run in the calling thread only, so no thread pool starts in this process."""

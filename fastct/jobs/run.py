@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError, OutputExistsError
-from .executors import ProcessExecutor, make_executor, native_threads, one_kernel_thread
+from .executors import ProcessExecutor, make_executor, native_threads, one_kernel_thread, threads_settle_to
 from .plan import Manifest, ManifestMismatchError, OutputLock, any_output_exists, plan, remove_stale_temporaries
 from .report import FileResult, Progress, RunSummary, _now, describe_error
 from .stages import PipelineWork, Work
@@ -166,7 +166,7 @@ def _warm(work: Work, executor, first_job, note) -> float:
         timer.join()  # gone before workers are forked
     if processes and here:
         # fork only if warming started no thread (a kernel thread pool would not survive a fork)
-        executor.start(work, sample, meta, fork=native_threads() <= threads_before)
+        executor.start(work, sample, meta, fork=threads_settle_to(threads_before))
     seconds = time.perf_counter() - t0
     if seconds > COMPILE_NOTICE_AFTER:
         note(f"kernels ready {kind}in {seconds:.1f} s")
