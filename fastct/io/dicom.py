@@ -875,8 +875,12 @@ def _quantise(batch: np.ndarray, unsigned: bool = False):
         hi = lo + 1.0
     slope = float(_ds_number((hi - lo) / 65535.0))
     intercept = float(_ds_number(lo))
-    stored = np.clip(np.rint((a - a.dtype.type(intercept)) / a.dtype.type(slope)), 0, 65535).astype(np.uint16)
-    return stored, slope, intercept
+    # the same operations in place: every fresh slice-sized temporary costs as much as the arithmetic
+    scaled = np.subtract(a, a.dtype.type(intercept))
+    np.divide(scaled, a.dtype.type(slope), out=scaled)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 65535, out=scaled)
+    return scaled.astype(np.uint16), slope, intercept
 
 
 def _output_class(template, batch: np.ndarray, frames: int) -> tuple[str | None, str]:
@@ -992,14 +996,17 @@ def _copy_header(template):
 
     ds = Dataset()
     photometric = str(template.get("PhotometricInterpretation", "")).strip()
-    for tag in template.keys():  # noqa: SIM118 - iterating a Dataset gives elements (decoding them), not tags
-        if tag in _PIXEL_TAGS or tag.group == 0x0002:
+    # The element dict itself: Dataset's accessors re-make each tag and look it up again, which
+    # costs more than the copy does for a header of a few hundred elements.
+    for tag, elem in list(template._dict.items()):
+        if tag in _PIXEL_TAGS or tag >> 16 == 0x0002:
             continue
         # A supplemental palette (monochrome image with a colour overlay LUT)
         # stays; a palette that was the image's colour model goes.
         if tag in _DROP_ON_WRITE and not (tag in _PALETTE_TAGS and photometric.startswith("MONOCHROME")):
             continue
-        elem = template.get_item(tag)
+        if isinstance(elem, RawDataElement) and elem.value is None:
+            elem = template.get_item(tag)  # empty or deferred: pydicom's accessor converts these
         if isinstance(elem, RawDataElement):
             if elem.VR is not None and not elem.is_implicit_VR and elem.is_little_endian and elem.VR != "UN":
                 ds._dict[tag] = elem  # immutable: safe to share; decoded only when touched
@@ -1125,7 +1132,7 @@ def _derived(template, batch: np.ndarray, meta, description: str | None, index: 
         for keyword in ("WindowCenterWidthExplanation", "VOILUTFunction"):
             if keyword in ds:
                 delattr(ds, keyword)
-    ds.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
+    ds.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"), copy=False)).tobytes()
     ds["PixelData"].VR = "OB" if bits == 8 else "OW"
     return ds
 
@@ -1190,20 +1197,21 @@ def _encode_file(ds, fp=None) -> bytes | None:
         return fp.getvalue() if to_bytes else None
     encodings = ds.get("SpecificCharacterSet", "iso8859")
     pack_short, pack_long = _struct_packers()
-    for tag in sorted(ds.keys()):
-        if tag.element == 0 and tag.group > 6:
+    for tag, elem in sorted(ds._dict.items()):  # the elements as write_dataset's get_item gives them
+        group, element = tag >> 16, tag & 0xFFFF
+        if element == 0 and group > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
-        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement) and elem.value is None:
+            elem = ds.get_item(tag)  # empty or deferred: converted, as get_item does
         if (isinstance(elem, RawDataElement) and elem.VR and not elem.is_implicit_VR and elem.is_little_endian
                 and elem.length != 0xFFFFFFFF and isinstance(elem.value, bytes)):
             value, vr = elem.value, elem.VR
             if vr in EXPLICIT_VR_LENGTH_32:
-                fp.write(pack_long(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, len(value)))
+                fp.write(pack_long(group, element, vr.encode("ascii"), 0, len(value)))
                 fp.write(value)
                 continue
             if len(value) <= 0xFFFF:
-                fp.write(pack_short(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)))
-                fp.write(value)
+                fp.write(pack_short(group, element, vr.encode("ascii"), len(value)) + value)
                 continue
         write_data_element(fp, elem, encodings)  # as pydicom's write_dataset hands it over
     return fp.getvalue() if to_bytes else None
