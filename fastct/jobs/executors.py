@@ -21,6 +21,7 @@ run) it stops its workers, reports what finished, and re-raises.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -228,7 +229,16 @@ class ProcessExecutor(Executor):
             context = mp.get_context("spawn")
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init,
                                    initargs=(work, self.threads, sample, meta))
-        pool.submit(int)  # start the workers now (before this process starts threads of its own)
+        frozen = context.get_start_method() == "fork"
+        if frozen:
+            # Forked workers share this process's pages until they write to them; a garbage collection
+            # in a worker would write to every inherited object. Frozen objects are never collected.
+            gc.freeze()
+        try:
+            pool.submit(int)  # start the workers now (before this process starts threads of its own)
+        finally:
+            if frozen:
+                gc.unfreeze()
         return pool
 
     def start(self, work, sample=None, meta=None, fork: bool | None = None) -> None:
