@@ -28,6 +28,8 @@ the same pixel values, the same values, the same file bytes.
 from __future__ import annotations
 
 import copy
+import functools
+import struct
 import warnings
 from pathlib import Path
 
@@ -149,8 +151,10 @@ def _pydicom():
 # reading
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("ascii").strip(" \x00")
+def _parts(raw: bytes) -> list[str]:
+    """The backslash-separated values of a text element's bytes (none when empty)."""
+    text = raw.decode("ascii").strip(" \x00")
+    return text.split("\\") if text else []
 
 
 def _one_or_list(values: list):
@@ -162,21 +166,19 @@ def _one_or_list(values: list):
 #: VR -> parser of an element's explicit-VR little-endian value bytes into what ``ds.get`` gives
 #: (numbers as float / int, codes and UIDs as text; several values as a list, empty as None)
 _RAW_PARSERS = {
-    "DS": lambda raw: _one_or_list([float(v) for v in _text(raw).split("\\")] if _text(raw) else []),
-    "IS": lambda raw: _one_or_list([int(v) for v in _text(raw).split("\\")] if _text(raw) else []),
-    "US": lambda raw: _one_or_list(list(np.frombuffer(raw, "<u2").tolist())),
-    "CS": lambda raw: _one_or_list([v.strip(" ") for v in _text(raw).split("\\")] if _text(raw) else []),
-    "UI": lambda raw: _text(raw) or None,
+    "DS": lambda raw: _one_or_list([float(v) for v in _parts(raw)]),
+    "IS": lambda raw: _one_or_list([int(v) for v in _parts(raw)]),
+    "US": lambda raw: _one_or_list(np.frombuffer(raw, "<u2").tolist()),
+    "CS": lambda raw: _one_or_list([v.strip(" ") for v in _parts(raw)]),
+    "UI": lambda raw: _one_or_list(_parts(raw)),
 }
 
-_TAGS = {
-    "BitsAllocated": 0x00280100, "BitsStored": 0x00280101, "Columns": 0x00280011, "ImageOrientationPatient": 0x00200037,
-    "ImagePositionPatient": 0x00200032, "ImagerPixelSpacing": 0x00181164, "Modality": 0x00080060,
-    "NumberOfFrames": 0x00280008, "PhotometricInterpretation": 0x00280004, "PixelRepresentation": 0x00280103,
-    "PixelSpacing": 0x00280030, "RescaleIntercept": 0x00281052, "RescaleSlope": 0x00281053, "Rows": 0x00280010,
-    "SOPClassUID": 0x00080016, "SOPInstanceUID": 0x00080018, "SamplesPerPixel": 0x00280002,
-    "SeriesInstanceUID": 0x0020000E, "SliceThickness": 0x00180050, "SpacingBetweenSlices": 0x00180088,
-}
+
+@functools.lru_cache(maxsize=None)
+def _tag(keyword: str) -> int:
+    from pydicom.datadict import tag_for_keyword
+
+    return tag_for_keyword(keyword)
 
 
 def _value(ds, keyword: str, default=None):
@@ -190,7 +192,7 @@ def _value(ds, keyword: str, default=None):
     """
     from pydicom.dataelem import RawDataElement
 
-    elem = ds.get_item(_TAGS[keyword])
+    elem = ds.get_item(_tag(keyword))
     if elem is None:
         return default
     if isinstance(elem, RawDataElement):
@@ -414,12 +416,8 @@ def _fg_item(ds, sequence: str, frame: int | None = None):
         return None
 
 
-#: Shared and Per-frame Functional Groups Sequences (enhanced objects)
-_FUNCTIONAL_GROUPS = (0x52009229, 0x52009230)
-
-
 def _frame_attr(ds, sequence: str, keyword: str, frame: int):
-    if _FUNCTIONAL_GROUPS[0] not in ds and _FUNCTIONAL_GROUPS[1] not in ds:
+    if "SharedFunctionalGroupsSequence" not in ds and "PerFrameFunctionalGroupsSequence" not in ds:
         return _value(ds, keyword)  # not an enhanced object (looking for its groups costs more than the rest)
     for item in (_fg_item(ds, sequence, frame), _fg_item(ds, sequence)):
         if item is not None and keyword in item:
@@ -1158,6 +1156,11 @@ def _source_name(meta, index: int):
     return files[index] if index < len(files) else meta.path
 
 
+#: explicit VR little-endian element headers: group, element, VR, length (16-bit; or reserved + 32-bit)
+_ELEMENT_HEADER = struct.Struct("<HH2sH")
+_ELEMENT_HEADER_32 = struct.Struct("<HH2sHL")
+
+
 def _encode_file(ds, fp=None) -> bytes | None:
     """``ds`` as a DICOM file (explicit VR little endian): the bytes of pydicom's
     ``dcmwrite(..., enforce_file_format=True)``, several times faster; written
@@ -1196,7 +1199,7 @@ def _encode_file(ds, fp=None) -> bytes | None:
         write_dataset(fp, ds)  # pydicom re-encodes every element (VR and character set rules)
         return fp.getvalue() if to_bytes else None
     encodings = ds.get("SpecificCharacterSet", "iso8859")
-    pack_short, pack_long = _struct_packers()
+    pack_short, pack_long = _ELEMENT_HEADER.pack, _ELEMENT_HEADER_32.pack
     for tag, elem in sorted(ds._dict.items()):  # the elements as write_dataset's get_item gives them
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 and group > 6:
@@ -1215,12 +1218,6 @@ def _encode_file(ds, fp=None) -> bytes | None:
                 continue
         write_data_element(fp, elem, encodings)  # as pydicom's write_dataset hands it over
     return fp.getvalue() if to_bytes else None
-
-
-def _struct_packers():
-    import struct
-
-    return struct.Struct("<HH2sH").pack, struct.Struct("<HH2sHL").pack
 
 
 def _save(ds, path: Path, overwrite: bool, source=None) -> Path:

@@ -25,6 +25,7 @@ import gc
 import os
 import signal
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from ..errors import InvalidArgumentError, install_hint
@@ -57,8 +58,6 @@ def threads_settle_to(count: int, timeout: float = 0.2) -> bool:
     A joined Python thread is done, but its native thread may still be on its
     way out for a moment: counted at once, it would look like a new pool.
     """
-    import time
-
     deadline = time.monotonic() + timeout
     while native_threads() > count:
         if time.monotonic() > deadline:

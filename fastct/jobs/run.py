@@ -19,7 +19,6 @@ says ``interrupted: true``, and the exit code is 128 + the signal number.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import threading
@@ -142,7 +141,7 @@ def _warm(work: Work, executor, first_job, note) -> float:
         # Loading kernels makes numba import scipy.linalg, whose BLAS starts idle threads on import
         # (harmless to a fork): import it first, so that the count below changes only with kernel pools.
         with contextlib.suppress(ImportError):
-            importlib.import_module("scipy.linalg")
+            import scipy.linalg  # noqa: F401
     threads_before = native_threads()
     t0 = time.perf_counter()
     if not here:
